@@ -1,0 +1,27 @@
+# audiovae: `make demo` trains the embedded default; `make test` runs the test suite.
+# Both create .venv on first use (pip only: it uses the local wheel cache).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/audiovae train recipes/synthetic.yaml --out runs/demo
+
+test: $(STAMP)
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check audiovae tests benchmarks
+	$(BIN)/ruff format --check audiovae tests benchmarks
+
+clean:
+	rm -rf runs .audiovae-cache .pytest_cache

@@ -1,0 +1,5 @@
+"""`python -m audiovae` (also what torchrun launches)."""
+
+from audiovae.cli import main
+
+main()

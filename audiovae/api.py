@@ -1,0 +1,149 @@
+"""AudioVAE: the Python API over a trained run folder (load, encode, embed, decode)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from audiovae.audio.io import fit_length, load_audio
+from audiovae.errors import CheckpointError
+from audiovae.features.logmel import LogMelFrontEnd
+from audiovae.models.conv import ConvVAE, ConvVAEConfig
+from audiovae.train.checkpoint import load_checkpoint
+from audiovae.train.runtime import resolve_device
+
+AudioInput = Sequence[str | Path] | np.ndarray | torch.Tensor
+
+
+class AudioVAE:
+    """A trained model with its front end: audio or log-mels in, latents out, and back.
+
+    Example:
+        >>> vae = AudioVAE.load("runs/demo")               # doctest: +SKIP
+        >>> mu, logvar = vae.encode(["a.wav", "b.wav"])      # doctest: +SKIP
+        >>> logmel = vae.decode(mu)                          # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        model: ConvVAE,
+        frontend: LogMelFrontEnd,
+        clip_samples: int,
+        meta: dict | None = None,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.frontend = frontend.to(self.device)
+        self.clip_samples = int(clip_samples)
+        self.meta = meta or {}
+
+    @classmethod
+    def load(
+        cls, run_dir: str | Path, checkpoint: str = "best", device: str | torch.device | None = None
+    ) -> AudioVAE:
+        """Load a run folder's `best` (lowest validation loss) or `last` weights; no pickle."""
+        run_dir = Path(run_dir)
+        if checkpoint not in ("best", "last"):
+            raise ValueError(f"checkpoint must be 'best' or 'last', got {checkpoint!r}")
+        path = run_dir / "checkpoints" / f"{checkpoint}.safetensors"
+        if not path.is_file():
+            raise CheckpointError(
+                f"{run_dir}: no {checkpoint} checkpoint at {path} (is it a run folder?)"
+            )
+        tensors, meta = load_checkpoint(path, prefix="model")
+        manifest = meta.get("manifest", {})
+        try:
+            model = ConvVAE(ConvVAEConfig(**manifest["model"]))
+            frontend = LogMelFrontEnd(**manifest["frontend"])
+            clip_samples = manifest["clip_samples"]
+            model.load_state_dict(tensors)
+        except (KeyError, TypeError, RuntimeError) as exc:
+            raise CheckpointError(
+                f"{path}: incompatible model metadata or weights ({exc})"
+            ) from None
+        dev = resolve_device(str(device) if device is not None else "auto")
+        return cls(model, frontend, clip_samples, meta, dev)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.frontend.sample_rate
+
+    @property
+    def latent_dim(self) -> int:
+        return self.model.latent_dim
+
+    def waveforms(self, x: AudioInput) -> torch.Tensor:
+        """Audio paths, or an array [batch, samples] / [samples] at the model's rate ->
+        [batch, clip_samples] cropped from the start or zero-padded, as in training."""
+        if isinstance(x, (str, Path)):
+            x = [x]
+        if isinstance(x, (list, tuple)):
+            clips = [load_audio(p, self.sample_rate) for p in x]
+            return torch.stack([fit_length(c, self.clip_samples) for c in clips])
+        wave = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
+        if wave.ndim == 1:
+            wave = wave.unsqueeze(0)
+        if wave.ndim != 2:
+            raise ValueError(
+                f"expected audio [batch, samples] or [samples], got shape {tuple(wave.shape)}"
+            )
+        return fit_length(wave.float(), self.clip_samples)
+
+    @torch.no_grad()
+    def logmel(self, x: AudioInput) -> torch.Tensor:
+        """Log-mels [batch, n_mels, frames] of audio, exactly as the model sees them before
+        normalisation."""
+        return self.frontend(self.waveforms(x).to(self.device))
+
+    @torch.no_grad()
+    def encode_logmel(
+        self, logmel: torch.Tensor, batch_size: int = 64
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu, logvar) [batch, latent_dim] of log-mels [batch, n_mels, frames]."""
+        logmel = torch.as_tensor(logmel, dtype=torch.float32)
+        mus, logvars = [], []
+        for start in range(0, logmel.shape[0], batch_size):
+            chunk = logmel[start : start + batch_size].to(self.device)
+            mu, logvar = self.model.encode(self.model.normalizer.normalize(chunk))
+            mus.append(mu)
+            logvars.append(logvar)
+        return torch.cat(mus), torch.cat(logvars)
+
+    @torch.no_grad()
+    def encode(self, x: AudioInput, batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior (mu, logvar), each [batch, latent_dim], on the model's device."""
+        mus, logvars = [], []
+        items = list(x) if isinstance(x, (list, tuple)) else None
+        n = len(items) if items is not None else self.waveforms(x).shape[0]
+        for start in range(0, n, batch_size):
+            part = items[start : start + batch_size] if items is not None else None
+            if part is None:
+                part = self.waveforms(x)[start : start + batch_size]
+            mu, logvar = self.encode_logmel(self.logmel(part), batch_size)
+            mus.append(mu)
+            logvars.append(logvar)
+        return torch.cat(mus), torch.cat(logvars)
+
+    def embed(self, x: AudioInput, batch_size: int = 64) -> torch.Tensor:
+        """Deterministic features for downstream use: the posterior mean (never a sample)."""
+        return self.encode(x, batch_size)[0]
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor | np.ndarray, batch_size: int = 64) -> torch.Tensor:
+        """Latents [batch, latent_dim] -> log-mels [batch, n_mels, frames] (denormalised)."""
+        z = torch.as_tensor(z, dtype=torch.float32)
+        if z.ndim == 1:
+            z = z.unsqueeze(0)
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(
+                f"expected latents [batch, {self.latent_dim}], got shape {tuple(z.shape)}"
+            )
+        out = []
+        for start in range(0, z.shape[0], batch_size):
+            x_hat = self.model.decode(z[start : start + batch_size].to(self.device))
+            out.append(self.model.normalizer.denormalize(x_hat))
+        return torch.cat(out)

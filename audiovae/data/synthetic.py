@@ -1,0 +1,34 @@
+"""Synthetic notes as a ClipSet: rendered in memory, labelled with every generating factor."""
+
+from __future__ import annotations
+
+import torch
+
+from audiovae.audio.io import fit_length
+from audiovae.audio.synth import SynthConfig, config_fingerprint, note_table, render_note
+from audiovae.data.clipset import ClipSet
+
+
+def synthetic_clipset(config: SynthConfig, clip_samples: int) -> ClipSet:
+    """The notes of `config` as a ClipSet, with the labels an NSynth loader would read from them.
+
+    ids are note_str; labels are every other record field (factors, NSynth fields, timbre); each
+    clip is the note at config.sample_rate, zero-padded or cropped from its onset to clip_samples.
+    """
+    if not isinstance(clip_samples, int) or clip_samples <= 0:
+        raise ValueError(f"clip_samples must be a positive int, got {clip_samples!r}")
+    records = note_table(config)
+    fields = [key for key in records[0] if key != "note_str"]
+
+    def load(index: int) -> torch.Tensor:
+        audio = torch.from_numpy(render_note(records[index], config))
+        return fit_length(audio, clip_samples, mode="start").contiguous()
+
+    return ClipSet(
+        name="synthetic",
+        ids=[record["note_str"] for record in records],
+        labels={key: [record[key] for record in records] for key in fields},
+        load=load,
+        fingerprint=config_fingerprint(config),
+        info={"sample_rate": config.sample_rate, "clip_samples": clip_samples},
+    )

@@ -1,0 +1,57 @@
+"""The interface every objective implements, so the trainer never needs to know which one runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import torch
+from pydantic import BaseModel, ConfigDict
+from torch import nn
+
+
+class ObjectiveConfig(BaseModel):
+    """Base of each objective's recipe section; unknown keys are rejected."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+
+
+@dataclass
+class ObjectiveOutput:
+    """What one objective evaluation returns.
+
+    `loss` is what the optimiser minimises (a scalar, mean over the batch); `terms` are scalars to
+    log (detached by the trainer); `kl_per_dim` is the batch-mean KL of each latent dimension.
+    """
+
+    loss: torch.Tensor
+    terms: dict[str, torch.Tensor] = field(default_factory=dict)
+    kl_per_dim: torch.Tensor | None = None
+
+
+class Objective(nn.Module):
+    """An objective owns its parameters (e.g. a learned variance) and state (e.g. annealing).
+
+    Both are saved with checkpoints through `state_dict`, so resume is exact.
+    """
+
+    name: ClassVar[str] = ""
+    Config: ClassVar[type[ObjectiveConfig]] = ObjectiveConfig
+
+    def __init__(self, config: ObjectiveConfig, *, n_mels: int, dataset_size: int) -> None:
+        super().__init__()
+        self.config = config
+        self.n_mels = n_mels
+        self.dataset_size = dataset_size
+
+    def forward(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        *,
+        step: int,
+        generator: torch.Generator | None = None,
+    ) -> ObjectiveOutput:
+        """Evaluate on a batch `x` of normalised log-mels [batch, n_mels, frames]."""
+        raise NotImplementedError

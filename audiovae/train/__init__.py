@@ -1,0 +1,1 @@
+"""Recipe schema, the trainer loop and checkpoints."""

@@ -1,0 +1,233 @@
+"""Recipe schema and loading: YAML sections data / features / model / objective / train.
+
+Every section is a pydantic model that rejects unknown keys; every error becomes one line naming the
+recipe file, the key and what was expected. `--set a.b=value` overrides are applied before
+validation (values are parsed as YAML, so `--set train.lr=3e-4` is a float).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from audiovae.errors import RecipeError
+from audiovae.objectives import available_objectives, get_objective
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SyntheticSection(Section):
+    """Settings of the synthetic note generator (the embedded default data set)."""
+
+    pitches: list[int] = Field(default_factory=lambda: list(range(48, 72)))
+    families: list[str] = Field(
+        default_factory=lambda: [
+            "guitar",
+            "string",
+            "reed",
+            "brass",
+            "flute",
+            "mallet",
+            "organ",
+            "vocal",
+        ]
+    )
+    instruments_per_family: int = Field(3, ge=1)
+    velocities: list[int] = Field(default_factory=lambda: [25, 50, 75, 100])
+    vibrato_depths: list[float] = Field(default_factory=lambda: [0.0, 0.4])
+    seed: int = 0
+
+
+class FiltersSection(Section):
+    """NSynth note filters (empty lists mean: no restriction)."""
+
+    families: list[str] = Field(default_factory=list)
+    exclude_families: list[str] = Field(default_factory=list)
+    sources: list[str] = Field(default_factory=list)
+    instruments: list[str] = Field(default_factory=list)
+    exclude_instruments: list[str] = Field(default_factory=list)
+    pitch_min: int | None = None
+    pitch_max: int | None = None
+    velocities: list[int] = Field(default_factory=list)
+
+
+class DataSection(Section):
+    kind: Literal["synthetic", "nsynth", "folder"] = "synthetic"
+    train: str | None = None
+    valid: str | None = None
+    valid_fraction: float = Field(0.1, gt=0, lt=1)
+    sample_rate: int = Field(16000, gt=0)
+    clip_seconds: float = Field(1.0, gt=0)
+    crop: Literal["start", "center"] = "start"
+    min_seconds: float | None = Field(None, ge=0)
+    on_bad_file: Literal["error", "skip"] = "error"
+    labels_csv: str | None = None
+    filters: FiltersSection = Field(default_factory=FiltersSection)
+    synthetic: SyntheticSection = Field(default_factory=SyntheticSection)
+
+    @model_validator(mode="after")
+    def _needs_train(self) -> DataSection:
+        if self.kind != "synthetic" and not self.train:
+            raise ValueError(f"data.kind {self.kind!r} needs data.train (a folder)")
+        return self
+
+    @property
+    def clip_samples(self) -> int:
+        return int(round(self.clip_seconds * self.sample_rate))
+
+
+class FeaturesSection(Section):
+    n_fft: int = Field(1024, gt=0)
+    hop_length: int = Field(256, gt=0)
+    n_mels: int = Field(64, gt=0)
+    f_min: float = Field(0.0, ge=0)
+    f_max: float | None = None
+    mel_scale: Literal["slaney", "htk"] = "slaney"
+    norm: Literal["slaney"] | None = "slaney"
+    log_floor: float = Field(1e-5, gt=0)
+    cache_dir: str | None = None
+
+
+class ModelSection(Section):
+    latent_dim: int = Field(16, gt=0)
+    channels: list[int] = Field(default_factory=lambda: [32, 64, 128, 256], min_length=1)
+    kernel_size: int = Field(4, ge=2)
+    groups: int = Field(8, ge=1)
+    activation: Literal["silu", "relu", "gelu", "leaky_relu"] = "silu"
+
+
+class TrainSection(Section):
+    epochs: int = Field(100, gt=0)
+    max_steps: int | None = Field(None, gt=0)
+    batch_size: int = Field(64, gt=0)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    warmup_steps: int = Field(0, ge=0)
+    schedule: Literal["cosine", "constant"] = "cosine"
+    min_lr_ratio: float = Field(0.1, ge=0, le=1)
+    grad_clip: float | None = Field(1.0, gt=0)
+    seed: int = 0
+    device: str = "auto"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    checkpoint_every: int = Field(500, gt=0)
+    log_every: int = Field(25, gt=0)
+    validate_every: int | None = Field(None, gt=0)
+    num_threads: int | None = Field(None, gt=0)
+    progress: bool = True
+
+
+class Recipe(Section):
+    data: DataSection = Field(default_factory=DataSection)
+    features: FeaturesSection = Field(default_factory=FeaturesSection)
+    model: ModelSection = Field(default_factory=ModelSection)
+    objective: dict[str, Any] = Field(default_factory=lambda: {"name": "beta_vae"})
+    train: TrainSection = Field(default_factory=TrainSection)
+
+    def objective_config(self):
+        """The objective section validated by the chosen objective's own schema."""
+        return get_objective(self.objective.get("name", "beta_vae")).Config(**self.objective)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict with every default filled in (what a run folder stores)."""
+        out = self.model_dump(mode="json")
+        out["objective"] = self.objective_config().model_dump(mode="json")
+        return out
+
+
+def apply_override(tree: dict[str, Any], assignment: str) -> None:
+    """Apply one `section.key=value` (value parsed as YAML) to a nested dict, in place."""
+    if "=" not in assignment:
+        raise RecipeError(f"--set {assignment!r}: expected KEY=VALUE, e.g. train.max_steps=100")
+    key, raw = assignment.split("=", 1)
+    parts = key.strip().split(".")
+    if not all(parts):
+        raise RecipeError(f"--set {assignment!r}: empty key part in {key!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    node = tree
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise RecipeError(f"--set {assignment!r}: {part!r} is a value, not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _describe(err: dict[str, Any], tree: dict[str, Any], source: str) -> str:
+    loc = [str(p) for p in err["loc"] if not str(p).startswith("function-")]
+    key = ".".join(loc) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        model = _section_model(loc[:-1])
+        valid = ", ".join(model.model_fields) if model else "?"
+        return f"{source}: unknown key {key!r}; valid keys here: {valid}"
+    got = err.get("input")
+    got_text = "" if isinstance(got, dict) else f" (got {got!r})"
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"{source}: {key}: {msg}{got_text}"
+
+
+def _section_model(path: list[str]) -> type[BaseModel] | None:
+    model: type[BaseModel] = Recipe
+    for part in path:
+        field = model.model_fields.get(part)
+        if field is None or not isinstance(field.annotation, type):
+            return None
+        if not issubclass(field.annotation, BaseModel):
+            return None
+        model = field.annotation
+    return model
+
+
+def recipe_from_dict(tree: dict[str, Any], source: str = "recipe") -> Recipe:
+    """Validate a nested dict as a Recipe, raising a one-line RecipeError on the first problem."""
+    if not isinstance(tree, dict):
+        raise RecipeError(f"{source}: expected a mapping of sections, got {type(tree).__name__}")
+    try:
+        recipe = Recipe(**tree)
+    except ValidationError as exc:
+        raise RecipeError(_describe(exc.errors()[0], tree, source)) from None
+    name = recipe.objective.get("name", "beta_vae")
+    if name not in available_objectives():
+        raise RecipeError(
+            f"{source}: objective.name {name!r} is unknown; "
+            f"available: {', '.join(available_objectives())}"
+        )
+    try:
+        recipe.objective_config()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        cls = get_objective(name).Config
+        key = "objective." + ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            valid = ", ".join(cls.model_fields)
+            raise RecipeError(
+                f"{source}: unknown key {key!r} for {name}; valid keys: {valid}"
+            ) from None
+        raise RecipeError(f"{source}: {key}: {err['msg']} (got {err.get('input')!r})") from None
+    return recipe
+
+
+def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
+    """Read a YAML recipe, apply `--set` overrides, validate."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"recipe not found: {path}")
+    try:
+        tree = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise RecipeError(f"{path}: invalid YAML{where}: {problem}") from None
+    if not isinstance(tree, dict):
+        raise RecipeError(f"{path}: expected a mapping of sections, got {type(tree).__name__}")
+    for assignment in overrides:
+        apply_override(tree, assignment)
+    return recipe_from_dict(tree, str(path))

@@ -1,0 +1,477 @@
+"""The training loop: feature cache in, checkpoints, logs and a reconstruction plot out.
+
+Steps are counted globally; the data order of epoch e is a permutation drawn from (seed, e), the
+reparameterisation noise comes from a generator whose state is checkpointed, and the learning rate
+is a pure function of the step. So a run resumed from any checkpoint continues exactly as if it had
+never stopped. The loop is written around one global batch per step, so DistributedDataParallel
+can later shard each batch across ranks without changing how data or checkpoints are handled.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from tqdm.auto import tqdm
+
+from audiovae.data.sources import training_clipsets
+from audiovae.errors import AudioVAEError, CheckpointError, TrainingDiverged
+from audiovae.features.cache import FeatureCache, build_cache
+from audiovae.features.logmel import LogMelFrontEnd
+from audiovae.features.normalization import mel_band_statistics
+from audiovae.models.conv import ConvVAE, ConvVAEConfig
+from audiovae.objectives import Objective, get_objective
+from audiovae.train.checkpoint import (
+    load_checkpoint,
+    optimizer_state_from_tensors,
+    optimizer_state_to_tensors,
+    save_checkpoint,
+)
+from audiovae.train.provenance import git_commit, package_versions
+from audiovae.train.recipe import Recipe
+from audiovae.train.runtime import autocast_dtype, resolve_device, set_threads
+
+log = logging.getLogger(__name__)
+LAST = "checkpoints/last.safetensors"
+BEST = "checkpoints/best.safetensors"
+
+
+def frontend_from_recipe(recipe: Recipe) -> LogMelFrontEnd:
+    """The log-mel front end a recipe describes."""
+    f = recipe.features
+    return LogMelFrontEnd(
+        sample_rate=recipe.data.sample_rate,
+        n_fft=f.n_fft,
+        hop_length=f.hop_length,
+        n_mels=f.n_mels,
+        f_min=f.f_min,
+        f_max=f.f_max,
+        mel_scale=f.mel_scale,
+        norm=f.norm,
+        log_floor=f.log_floor,
+    )
+
+
+def model_config_from_recipe(recipe: Recipe, frontend: LogMelFrontEnd) -> ConvVAEConfig:
+    """Model architecture for a recipe: input size from the front end and clip length."""
+    m = recipe.model
+    return ConvVAEConfig(
+        n_mels=frontend.n_mels,
+        frames=frontend.num_frames(recipe.data.clip_samples),
+        latent_dim=m.latent_dim,
+        channels=list(m.channels),
+        kernel_size=m.kernel_size,
+        groups=m.groups,
+        activation=m.activation,
+    )
+
+
+def lr_at(step: int, total_steps: int, train) -> float:
+    """Learning rate at `step`: linear warm-up, then constant or cosine decay to min_lr_ratio."""
+    if train.warmup_steps and step < train.warmup_steps:
+        return train.lr * (step + 1) / train.warmup_steps
+    if train.schedule == "constant":
+        return train.lr
+    span = max(1, total_steps - train.warmup_steps)
+    progress = min(1.0, (step - train.warmup_steps) / span)
+    floor = train.min_lr_ratio
+    return train.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+@dataclass
+class TrainingData:
+    """Caches and index sets for one run."""
+
+    train: FeatureCache
+    train_indices: np.ndarray
+    valid: FeatureCache
+    valid_indices: np.ndarray
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "train_source": self.train.meta["source"],
+            "train_clips": int(self.train_indices.size),
+            "valid_source": self.valid.meta["source"],
+            "valid_clips": int(self.valid_indices.size),
+            "train_cache": str(self.train.path),
+            "skipped": len(self.train.meta.get("skipped", [])),
+        }
+
+
+def prepare_data(recipe: Recipe, frontend: LogMelFrontEnd, progress: bool = True) -> TrainingData:
+    """Build (or open) the feature caches and the train / validation split."""
+    data = recipe.data
+    train_clips, valid_clips = training_clipsets(data)
+    cache_root = Path(recipe.features.cache_dir) if recipe.features.cache_dir else None
+    common = dict(cache_root=cache_root, on_bad_file=data.on_bad_file, progress=progress)
+    train = build_cache(train_clips, frontend, data.clip_samples, **common)
+    if valid_clips is not None:
+        valid = build_cache(valid_clips, frontend, data.clip_samples, **common)
+        return TrainingData(train, np.arange(len(train)), valid, np.arange(len(valid)))
+    n = len(train)
+    n_valid = max(1, int(round(data.valid_fraction * n)))
+    if n - n_valid < 1:
+        raise AudioVAEError(f"only {n} clips: too few to hold out a validation set")
+    perm = np.random.default_rng(recipe.train.seed).permutation(n)
+    return TrainingData(train, np.sort(perm[n_valid:]), train, np.sort(perm[:n_valid]))
+
+
+class Trainer:
+    """Trains one recipe into one run folder (`fit`), resuming from its last checkpoint if asked."""
+
+    def __init__(self, recipe: Recipe, out_dir: str | Path, *, resume: bool = False) -> None:
+        self.recipe = recipe
+        self.out = Path(out_dir)
+        self.resume = resume
+        self.cfg = recipe.train
+        self._check_run_folder()
+        set_threads(self.cfg.num_threads)
+        self.device = resolve_device(self.cfg.device)
+        self.amp_dtype = autocast_dtype(self.cfg.precision, self.device)
+        self.frontend = frontend_from_recipe(recipe)
+        self.data = prepare_data(recipe, self.frontend, progress=self.cfg.progress)
+        self.model_cfg = model_config_from_recipe(recipe, self.frontend)
+        torch.manual_seed(self.cfg.seed)
+        self.model = ConvVAE(self.model_cfg)
+        mean, std = mel_band_statistics(self.data.train.features, self.data.train_indices)
+        self.model.normalizer.set_statistics(mean, std)
+        self.model.to(self.device)
+        objective_cls = get_objective(recipe.objective_config().name)
+        self.objective: Objective = objective_cls(
+            recipe.objective_config(),
+            n_mels=self.model_cfg.n_mels,
+            dataset_size=int(self.data.train_indices.size),
+        ).to(self.device)
+        params = list(self.model.parameters()) + list(self.objective.parameters())
+        self.optimizer = torch.optim.AdamW(
+            params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay
+        )
+        self.noise = torch.Generator(device=self.device).manual_seed(self.cfg.seed + 1)
+        n_train = int(self.data.train_indices.size)
+        self.batch_size = min(self.cfg.batch_size, n_train)
+        self.steps_per_epoch = n_train // self.batch_size
+        total = self.cfg.epochs * self.steps_per_epoch
+        self.total_steps = min(total, self.cfg.max_steps) if self.cfg.max_steps else total
+        self.step = 0
+        self.best_val = math.inf
+        self.best_step: int | None = None
+        if resume:
+            self._load_state()
+
+    # ----------------------------------------------------------------- run folder and state
+    def _check_run_folder(self) -> None:
+        recipe_file = self.out / "recipe.yaml"
+        if self.resume:
+            if not (self.out / LAST).is_file():
+                raise CheckpointError(f"--resume: no checkpoint at {self.out / LAST}")
+            stored = yaml.safe_load(recipe_file.read_text()) if recipe_file.is_file() else {}
+            self._check_same_recipe(stored)
+        elif (self.out / LAST).exists() or recipe_file.exists():
+            raise AudioVAEError(
+                f"{self.out} already holds a run; "
+                "pass --resume to continue it or choose another --out"
+            )
+
+    def _check_same_recipe(self, stored: dict[str, Any]) -> None:
+        """A resumed run may extend its budget (epochs, max_steps) but change nothing else."""
+        current = self.recipe.to_dict()
+        flexible = {"epochs", "max_steps", "progress", "num_threads", "device", "log_every"}
+        diffs = []
+        for section, values in current.items():
+            for key, value in values.items():
+                old = stored.get(section, {}).get(key)
+                if old != value and not (section == "train" and key in flexible):
+                    diffs.append(f"{section}.{key}: {old!r} -> {value!r}")
+        if diffs:
+            raise AudioVAEError(
+                f"--resume: the recipe differs from the one {self.out} was started with ("
+                + "; ".join(diffs)
+                + "); only train.epochs / train.max_steps may change"
+            )
+
+    def start_run_folder(self) -> None:
+        """Create the run folder with the resolved recipe and manifest."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        if not (self.out / "recipe.yaml").is_file():
+            (self.out / "recipe.yaml").write_text(
+                yaml.safe_dump(self.recipe.to_dict(), sort_keys=False)
+            )
+        (self.out / "manifest.json").write_text(json.dumps(self.manifest(), indent=2))
+
+    def manifest(self) -> dict[str, Any]:
+        """What a run folder and every checkpoint record about this model."""
+        labels = self.data.train.labels
+        return {
+            "model": self.model_cfg.__dict__ | {"channels": list(self.model_cfg.channels)},
+            "frontend": self.frontend.config(),
+            "clip_samples": self.recipe.data.clip_samples,
+            "objective": self.recipe.objective_config().model_dump(mode="json"),
+            "data": self.data.summary(),
+            "label_names": sorted(labels),
+            "versions": package_versions(),
+            "git": git_commit(),
+        }
+
+    def _state_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        tensors.update({f"objective.{k}": v for k, v in self.objective.state_dict().items()})
+        optim_tensors, optim_info = optimizer_state_to_tensors(self.optimizer.state_dict())
+        tensors.update(optim_tensors)
+        tensors["rng.torch"] = torch.get_rng_state()
+        tensors["rng.noise"] = self.noise.get_state()
+        if torch.cuda.is_available():
+            for i, state in enumerate(torch.cuda.get_rng_state_all()):
+                tensors[f"rng.cuda.{i}"] = state
+        state = {
+            "step": self.step,
+            "best_val": None if math.isinf(self.best_val) else self.best_val,
+            "best_step": self.best_step,
+            "optimizer": optim_info,
+            "recipe": self.recipe.to_dict(),
+            "manifest": self.manifest(),
+        }
+        return tensors, state
+
+    def save(self) -> Path:
+        """Write the full training state to checkpoints/last.safetensors (atomically)."""
+        tensors, state = self._state_tensors()
+        return save_checkpoint(self.out / LAST, tensors, state)
+
+    def _save_best(self) -> None:
+        tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        tensors.update({f"objective.{k}": v for k, v in self.objective.state_dict().items()})
+        meta = {
+            "step": self.step,
+            "best_val": self.best_val,
+            "recipe": self.recipe.to_dict(),
+            "manifest": self.manifest(),
+        }
+        save_checkpoint(self.out / BEST, tensors, meta)
+
+    def _load_state(self) -> None:
+        tensors, state = load_checkpoint(self.out / LAST)
+        self.model.load_state_dict(_strip(tensors, "model"))
+        self.objective.load_state_dict(_strip(tensors, "objective"))
+        self.optimizer.load_state_dict(optimizer_state_from_tensors(tensors, state["optimizer"]))
+        torch.set_rng_state(tensors["rng.torch"])
+        self.noise.set_state(tensors["rng.noise"])
+        cuda_states = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]
+        if cuda_states and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(cuda_states)
+        self.step = int(state["step"])
+        self.best_val = math.inf if state["best_val"] is None else float(state["best_val"])
+        self.best_step = state.get("best_step")
+        log.info("resumed %s at step %d", self.out, self.step)
+
+    # ----------------------------------------------------------------------------- the loop
+    def batch_indices(self, step: int) -> np.ndarray:
+        """Training clip indices of global step `step` (a pure function of seed and step)."""
+        epoch, within = divmod(step, self.steps_per_epoch)
+        gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + epoch)
+        perm = torch.randperm(self.data.train_indices.size, generator=gen).numpy()
+        chosen = perm[within * self.batch_size : (within + 1) * self.batch_size]
+        return self.data.train_indices[chosen]
+
+    def _to_device(self, batch: torch.Tensor) -> torch.Tensor:
+        if self.device.type == "cuda":
+            batch = batch.pin_memory().to(self.device, non_blocking=True)
+        else:
+            batch = batch.to(self.device)
+        return self.model.normalizer.normalize(batch)
+
+    def _autocast(self):
+        return torch.autocast(
+            self.device.type,
+            dtype=self.amp_dtype or torch.float32,
+            enabled=self.amp_dtype is not None,
+        )
+
+    def train_step(self) -> dict[str, torch.Tensor]:
+        """One optimiser step on the batch of `self.step`; returns detached terms."""
+        self.model.train()
+        x = self._to_device(self.data.train.batch(self.batch_indices(self.step)))
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr_at(self.step, self.total_steps, self.cfg)
+        with self._autocast():
+            out = self.objective(self.model, x, step=self.step, generator=self.noise)
+        if not torch.isfinite(out.loss):
+            terms = ", ".join(f"{k} {float(v.detach()):.4g}" for k, v in out.terms.items())
+            kept = self.out / LAST
+            where = f"the last good checkpoint is {kept}" if kept.is_file() else "no checkpoint yet"
+            raise TrainingDiverged(
+                f"loss became non-finite at step {self.step} ({terms}); {where}; "
+                "lower train.lr or set train.grad_clip"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        out.loss.backward()
+        if self.cfg.grad_clip:
+            params = [p for g in self.optimizer.param_groups for p in g["params"]]
+            torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
+        self.optimizer.step()
+        self.step += 1
+        terms = {k: v.detach() for k, v in out.terms.items()}
+        terms["kl_per_dim"] = out.kl_per_dim.detach() if out.kl_per_dim is not None else None
+        return terms
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Mean objective terms over the validation clips (fixed noise seed: comparable runs)."""
+        self.model.eval()
+        gen = torch.Generator(device=self.device).manual_seed(self.cfg.seed + 2)
+        totals: dict[str, float] = {}
+        kl_dims = torch.zeros(self.model_cfg.latent_dim)
+        count = 0
+        idx = self.data.valid_indices
+        for start in range(0, idx.size, self.cfg.batch_size):
+            chunk = idx[start : start + self.cfg.batch_size]
+            x = self._to_device(self.data.valid.batch(chunk))
+            with self._autocast():
+                out = self.objective(self.model, x, step=self.step, generator=gen)
+            for k, v in out.terms.items():
+                totals[k] = totals.get(k, 0.0) + float(v) * len(chunk)
+            if out.kl_per_dim is not None:
+                kl_dims += out.kl_per_dim.float().cpu() * len(chunk)
+            count += len(chunk)
+        result = {k: v / count for k, v in totals.items()}
+        result["active_dims"] = int((kl_dims / count > 0.01).sum())
+        self._last_val_kl = kl_dims / count
+        return result
+
+    def fit(self) -> dict[str, Any]:
+        """Train until max_steps / epochs; returns a summary with the final and best losses."""
+        self.start_run_folder()
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(
+            str(self.out / "logs"), purge_step=self.step if self.resume else None
+        )
+        history = open(self.out / "metrics.jsonl", "a")
+        bar = tqdm(
+            total=self.total_steps, initial=self.step, desc="train", unit="step",
+            disable=not self.cfg.progress, dynamic_ncols=True,
+        )  # fmt: skip
+        sums: dict[str, torch.Tensor] = {}
+        n_sum = 0
+        val: dict[str, float] = {}
+        started = time.perf_counter()
+        try:
+            while self.step < self.total_steps:
+                terms = self.train_step()
+                kl_dims = terms.pop("kl_per_dim")
+                for k, v in terms.items():
+                    sums[k] = sums.get(k, 0) + v
+                n_sum += 1
+                bar.update(1)
+                if self.step % self.cfg.log_every == 0 or self.step == self.total_steps:
+                    means = {k: float(v) / n_sum for k, v in sums.items()}
+                    sums, n_sum = {}, 0
+                    means["lr"] = self.optimizer.param_groups[0]["lr"]
+                    self._log(writer, history, "train", means, kl_dims)
+                    bar.set_postfix(
+                        loss=f"{means['loss']:.4g}",
+                        recon=f"{means['recon']:.4g}",
+                        kl=f"{means['kl']:.3g}",
+                    )
+                if self._should_validate():
+                    val = self.validate()
+                    self._log(writer, history, "valid", val, self._last_val_kl)
+                    self._log_images(writer)
+                    if val["loss"] < self.best_val:
+                        self.best_val, self.best_step = val["loss"], self.step
+                        self._save_best()
+                if self.step % self.cfg.checkpoint_every == 0 or self.step == self.total_steps:
+                    self.save()
+        except KeyboardInterrupt:
+            self.save()
+            bar.close()
+            raise
+        finally:
+            bar.close()
+            writer.close()
+            history.close()
+        if not (self.out / LAST).is_file():
+            self.save()
+        if not (self.out / BEST).is_file():
+            self._save_best()
+        self._plot_reconstructions()
+        return {
+            "steps": self.step,
+            "seconds": time.perf_counter() - started,
+            "valid": val,
+            "best_val": self.best_val,
+            "best_step": self.best_step,
+            "run": str(self.out),
+        }
+
+    def _should_validate(self) -> bool:
+        if self.step == self.total_steps:
+            return True
+        if self.cfg.validate_every:
+            return self.step % self.cfg.validate_every == 0
+        return self.step % self.steps_per_epoch == 0
+
+    def _log(self, writer, history, split: str, values: dict[str, float], kl_dims) -> None:
+        for k, v in values.items():
+            writer.add_scalar(f"{split}/{k}", v, self.step)
+        record: dict[str, Any] = {"split": split, "step": self.step, **values}
+        if kl_dims is not None:
+            kl = [round(float(v), 5) for v in kl_dims.float().cpu()]
+            record["kl_per_dim"] = kl
+            for i, v in enumerate(kl):
+                writer.add_scalar(f"{split}_kl_per_dim/{i:02d}", v, self.step)
+        history.write(json.dumps(record) + "\n")
+        history.flush()
+
+    def _example_indices(self, n: int) -> np.ndarray:
+        """n validation clips spread evenly over the set (not n neighbours of one kind)."""
+        idx = self.data.valid_indices
+        return idx[np.linspace(0, idx.size - 1, min(n, idx.size)).round().astype(int)]
+
+    @torch.no_grad()
+    def _reconstruct_valid(self, n: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
+        """(inputs, reconstructions from the posterior mean) of the first n validation clips,
+        as log-mels."""
+        self.model.eval()
+        x = self._to_device(self.data.valid.batch(self._example_indices(n)))
+        mu, _ = self.model.encode(x)
+        x_hat = self.model.decode(mu)
+        norm = self.model.normalizer
+        return norm.denormalize(x).float().cpu(), norm.denormalize(x_hat).float().cpu()
+
+    def _log_images(self, writer) -> None:
+        x, x_hat = self._reconstruct_valid()
+        pair = torch.cat([torch.cat(list(x), dim=1), torch.cat(list(x_hat), dim=1)], dim=0)
+        pair = (pair - pair.min()) / (pair.max() - pair.min() + 1e-8)
+        writer.add_image(
+            "valid/input_top_reconstruction_bottom", pair.flip(0), self.step, dataformats="HW"
+        )
+
+    def _plot_reconstructions(self) -> None:
+        from audiovae.plots import plot_reconstructions
+
+        x, x_hat = self._reconstruct_valid()
+        ids = [self.data.valid.ids[i] for i in self._example_indices(len(x))]
+        plot_reconstructions(
+            x, x_hat, self.out / "reconstructions.png", titles=ids, frontend=self.frontend
+        )
+
+
+def _strip(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    p = prefix + "."
+    return {k[len(p) :]: v for k, v in tensors.items() if k.startswith(p)}
+
+
+def train(recipe: Recipe, out_dir: str | Path, *, resume: bool = False) -> dict[str, Any]:
+    """Train `recipe` into `out_dir` (the Python entry point behind `audiovae train`)."""
+    return Trainer(recipe, out_dir, resume=resume).fit()
+
+
+__all__ = ["Trainer", "train", "prepare_data", "frontend_from_recipe", "lr_at"]
