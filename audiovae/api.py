@@ -128,9 +128,10 @@ class AudioVAE:
             logvars.append(logvar)
         return torch.cat(mus), torch.cat(logvars)
 
-    def embed(self, x: AudioInput, batch_size: int = 64) -> torch.Tensor:
-        """Deterministic features for downstream use: the posterior mean (never a sample)."""
-        return self.encode(x, batch_size)[0]
+    def embed(self, x: AudioInput, batch_size: int = 64) -> np.ndarray:
+        """Deterministic features for downstream use: the posterior mean (never a sample), as a
+        float32 numpy array [batch, latent_dim]."""
+        return self.encode(x, batch_size)[0].float().cpu().numpy()
 
     @torch.no_grad()
     def decode(self, z: torch.Tensor | np.ndarray, batch_size: int = 64) -> torch.Tensor:

@@ -100,6 +100,8 @@ def build_cache(
 ) -> FeatureCache:
     """Return the cache for `clips`, computing it (once, with a progress bar) if needed.
 
+    The log-mels are computed on the front end's device (move it to the GPU to build there).
+
     A clip whose loader raises DataError stops the build (`on_bad_file="error"`) or is logged and
     left out (`"skip"`); skipped ids are listed in meta.json.
     """
@@ -145,8 +147,8 @@ def _compute(
         waves, ok = _load_many(clips, indices, clip_samples, on_bad_file, skipped)
         if waves:
             with torch.inference_mode():
-                logmel = frontend(torch.stack(waves))
-            feats[len(kept) : len(kept) + len(ok)] = logmel.numpy().astype(np.float16)
+                logmel = frontend(torch.stack(waves).to(frontend.window.device))
+            feats[len(kept) : len(kept) + len(ok)] = logmel.cpu().numpy().astype(np.float16)
             kept.extend(ok)
         bar.update(len(indices))
     bar.close()

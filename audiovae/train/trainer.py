@@ -107,7 +107,10 @@ class TrainingData:
 
 
 def prepare_data(recipe: Recipe, frontend: LogMelFrontEnd, progress: bool = True) -> TrainingData:
-    """Build (or open) the feature caches and the train / validation split."""
+    """Build (or open) the feature caches and the train / validation split.
+
+    Log-mels are computed on the front end's device, and in chunks of 8 clips on CPU.
+    """
     data = recipe.data
     train_clips, valid_clips = training_clipsets(data)
     cache_root = Path(recipe.features.cache_dir) if recipe.features.cache_dir else None
@@ -136,7 +139,7 @@ class Trainer:
         set_threads(self.cfg.num_threads)
         self.device = resolve_device(self.cfg.device)
         self.amp_dtype = autocast_dtype(self.cfg.precision, self.device)
-        self.frontend = frontend_from_recipe(recipe)
+        self.frontend = frontend_from_recipe(recipe).to(self.device)
         self.data = prepare_data(recipe, self.frontend, progress=self.cfg.progress)
         self.model_cfg = model_config_from_recipe(recipe, self.frontend)
         torch.manual_seed(self.cfg.seed)
