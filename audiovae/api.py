@@ -40,6 +40,7 @@ class AudioVAE:
         self.frontend = frontend.to(self.device)
         self.clip_samples = int(clip_samples)
         self.meta = meta or {}
+        self._stages: dict = {}
 
     @classmethod
     def load(
@@ -132,6 +133,40 @@ class AudioVAE:
         """Deterministic features for downstream use: the posterior mean (never a sample), as a
         float32 numpy array [batch, latent_dim]."""
         return self.encode(x, batch_size)[0].float().cpu().numpy()
+
+    def vocoder(self, n_iter: int | None = None, phase_init: str | None = None):
+        """The vocoder-free mel -> audio stage (mel inversion + fast Griffin-Lim) for this model's
+        front end; built once per setting and kept on the model's device."""
+        from audiovae.phase.stage import MelToAudio
+
+        key = (n_iter, phase_init)
+        if key not in self._stages:
+            kwargs = {k: v for k, v in (("n_iter", n_iter), ("phase_init", phase_init)) if v}
+            self._stages[key] = MelToAudio(self.frontend, **kwargs).to(self.device)
+        return self._stages[key]
+
+    @torch.no_grad()
+    def to_audio(
+        self,
+        logmel: torch.Tensor,
+        length: int | None = None,
+        n_iter: int | None = None,
+        phase_init: str | None = None,
+        seed: int = 0,
+    ) -> torch.Tensor:
+        """Log-mels [batch, n_mels, frames] -> waveforms [batch, samples] at the model's rate
+        (raw stage output: no gain applied; see audiovae.generate.gain.shared_gain)."""
+        logmel = torch.as_tensor(logmel, dtype=torch.float32).to(self.device)
+        if logmel.ndim == 2:
+            logmel = logmel.unsqueeze(0)
+        gen = torch.Generator(device=self.device).manual_seed(seed)
+        return self.vocoder(n_iter, phase_init)(logmel, length=length, generator=gen)
+
+    def decode_audio(self, z: torch.Tensor | np.ndarray, **kwargs) -> torch.Tensor:
+        """Latents -> waveforms [batch, clip_samples]: `decode`, then `to_audio`."""
+        return self.to_audio(
+            self.decode(z), length=kwargs.pop("length", self.clip_samples), **kwargs
+        )
 
     @torch.no_grad()
     def decode(self, z: torch.Tensor | np.ndarray, batch_size: int = 64) -> torch.Tensor:

@@ -6,34 +6,15 @@ prefixed `error:` with exit status 2; nothing else is caught.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
-import sys
 from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # measured 1.5x on a busy 2-core machine
 
 import click  # noqa: E402
 
-from audiovae.errors import AudioVAEError  # noqa: E402
-
-
-def _user_errors(func):
-    """Turn AudioVAEError into one line on stderr and exit status 2."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except AudioVAEError as err:
-            click.echo(f"error: {err}", err=True)
-            sys.exit(2)
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            sys.exit(130)
-
-    return wrapper
+from audiovae.cli_support import user_errors as _user_errors  # noqa: E402
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -106,6 +87,17 @@ def _overrides_tree(overrides: tuple[str, ...]) -> dict:
         apply_override(tree, assignment)
     return tree
 
+
+def _add_commands() -> None:
+    """Register the commands that live beside the modules they drive."""
+    from audiovae.export.commands import COMMANDS as EXPORT
+    from audiovae.generate.commands import COMMANDS as GENERATE
+
+    for command in (*GENERATE, *EXPORT):
+        main.add_command(command)
+
+
+_add_commands()
 
 if __name__ == "__main__":
     main()

@@ -62,7 +62,7 @@ class DataSection(Section):
     valid: str | None = None
     valid_fraction: float = Field(0.1, gt=0, lt=1)
     sample_rate: int = Field(16000, gt=0)
-    clip_seconds: float = Field(1.0, gt=0)
+    clip_seconds: float = Field(1.008, gt=0)  # 64 frames at hop 256 and 16 kHz
     crop: Literal["start", "center"] = "start"
     min_seconds: float | None = Field(None, ge=0)
     on_bad_file: Literal["error", "skip"] = "error"

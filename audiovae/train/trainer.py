@@ -251,9 +251,11 @@ class Trainer:
     def _save_best(self) -> None:
         tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
         tensors.update({f"objective.{k}": v for k, v in self.objective.state_dict().items()})
+        kl = getattr(self, "_last_val_kl", None)
         meta = {
             "step": self.step,
             "best_val": self.best_val,
+            "valid_kl_per_dim": None if kl is None else [float(v) for v in kl],
             "recipe": self.recipe.to_dict(),
             "manifest": self.manifest(),
         }

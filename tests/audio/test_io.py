@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from audiovae.audio.io import fit_length, load_audio, read_audio, resample, to_mono, write_wav
 from audiovae.errors import DataError
@@ -75,3 +77,20 @@ def test_write_wav_round_trip_and_refuses_nan(tmp_path):
     assert np.abs(back[0] - x.numpy()).max() < 1e-4
     with pytest.raises(ValueError, match="NaN"):
         write_wav(tmp_path / "n.wav", torch.tensor([0.0, float("nan")]), 16000)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(1, 300),
+    length=st.integers(1, 300),
+    mode=st.sampled_from(["start", "center", "random"]),
+)
+def test_fit_length_always_gives_the_length_and_a_contiguous_slice(n, length, mode):
+    x = torch.arange(n, dtype=torch.float32) + 1  # no zeros inside the signal
+    y = fit_length(x, length, mode, torch.Generator().manual_seed(0))
+    assert y.shape == (length,)
+    body = y[y != 0]
+    assert body.numel() == min(n, length)
+    assert torch.equal(body, torch.arange(body[0], body[0] + body.numel()))  # one contiguous piece
+    if n <= length:
+        assert torch.equal(y[:n], x)

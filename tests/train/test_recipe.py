@@ -23,8 +23,10 @@ def test_synthetic_recipe_matches_generator_defaults():
 
     recipe = load_recipe(RECIPES / "synthetic.yaml")
     ours = synth_config(recipe.data)
-    default = SynthConfig(sample_rate=ours.sample_rate, seconds=ours.seconds)
-    assert ours == default, "recipes/synthetic.yaml and `audiovae data synth` defaults disagree"
+    assert ours == synth_config(recipe_from_dict({}).data), (
+        "recipes/synthetic.yaml and `audiovae data synth` (the schema defaults) disagree"
+    )
+    assert ours == SynthConfig(sample_rate=16000, seconds=1.008), "generator defaults drifted"
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,1 @@
+"""Latents become sound: reconstruct, resynthesise, morph, traverse, sample, swap."""

@@ -1,0 +1,321 @@
+"""Click commands for generation: reconstruct, resynth, morph, traverse, sample, swap.
+
+Each is a thin layer over AudioVAE and audiovae.generate; each prints where it wrote what.
+WAVs are at the model's sample rate; outputs that belong together (one morph, one traversal grid,
+one batch of samples) share one gain that only ever attenuates, so loudness differences survive
+and nothing clips.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import numpy as np
+import torch
+
+from audiovae.cli_support import AUDIO_FILE, OUT_DIR, RUN_DIR
+from audiovae.cli_support import user_errors as _user_errors
+from audiovae.errors import AudioVAEError
+
+MODEL = click.argument("model", type=RUN_DIR)
+OUT = click.option("-o", "--out", "out", required=True, type=OUT_DIR,
+                   help="Folder to write WAVs and PNGs into.")  # fmt: skip
+ITERS = click.option("--iters", type=int, default=None,
+                     help="Griffin-Lim iterations (default: the stage's default).")  # fmt: skip
+PHASE = click.option("--phase-init", type=click.Choice(["pghi", "random"]), default=None,
+                     help="Initial phase for Griffin-Lim (default pghi).")  # fmt: skip
+DEVICE = click.option("--device", default=None, help="cpu, cuda, mps (default: auto).")
+
+
+def _load(model: Path, device: str | None):
+    from audiovae.api import AudioVAE
+
+    return AudioVAE.load(model, device=device)
+
+
+def _report(paths: list[Path]) -> None:
+    for p in paths:
+        click.echo(f"wrote {p}")
+
+
+@click.command()
+@MODEL
+@click.argument("audio", nargs=-1, required=True, type=AUDIO_FILE)
+@OUT
+@ITERS
+@PHASE
+@DEVICE
+@_user_errors
+def reconstruct(model, audio, out, iters, phase_init, device) -> None:
+    """Encode, decode and re-synthesise AUDIO files through MODEL (long files in windows)."""
+    from audiovae.generate.render import load_input, reconstruct_logmel, write_group
+    from audiovae.plots import plot_reconstructions
+
+    vae = _load(model, device)
+    written = []
+    for path in audio:
+        wave = load_input(vae, path)
+        lm_in, lm_out = reconstruct_logmel(vae, wave)
+        n = wave.shape[-1]
+        y = vae.to_audio(
+            lm_out, length=max(n, vae.clip_samples), n_iter=iters, phase_init=phase_init
+        )
+        y = y[..., :n]
+        files, _ = write_group(y.cpu(), [out / f"{path.stem}.reconstruction.wav"], vae.sample_rate)
+        png_path = out / f"{path.stem}.reconstruction.png"
+        png = plot_reconstructions(lm_in[None].cpu(), lm_out[None].cpu(), png_path,
+                                   titles=[path.name], frontend=vae.frontend)  # fmt: skip
+        written += files + [png]
+    _report(written)
+
+
+@click.command()
+@click.argument("audio", nargs=-1, required=True, type=AUDIO_FILE)
+@OUT
+@click.option("--recipe", type=AUDIO_FILE, default=None,
+              help="Take the front end from this recipe (no data needed).")  # fmt: skip
+@click.option("--model", type=RUN_DIR, default=None,
+              help="Take the front end from this run folder.")  # fmt: skip
+@ITERS
+@PHASE
+@_user_errors
+def resynth(audio, out, recipe, model, iters, phase_init) -> None:
+    """Front end + Griffin-Lim with no model in between: the ceiling of the vocoder-free stage."""
+    from audiovae.audio.io import load_audio
+    from audiovae.generate.render import write_group
+    from audiovae.generate.windows import windowed_logmel
+    from audiovae.phase.stage import MelToAudio
+    from audiovae.plots import plot_reconstructions
+
+    if (recipe is None) == (model is None):
+        raise AudioVAEError("resynth: give exactly one of --recipe or --model")
+    if model is not None:
+        vae = _load(model, "cpu")
+        frontend, clip = vae.frontend, vae.clip_samples
+    else:
+        from audiovae.train.recipe import load_recipe
+        from audiovae.train.trainer import frontend_from_recipe
+
+        r = load_recipe(recipe)
+        frontend, clip = frontend_from_recipe(r), r.data.clip_samples
+    kwargs = {k: v for k, v in (("n_iter", iters), ("phase_init", phase_init)) if v}
+    stage = MelToAudio(frontend, **kwargs)
+    written = []
+    for path in audio:
+        wave = load_audio(path, frontend.sample_rate)
+        lm = windowed_logmel(wave, clip, frontend, lambda x: x)
+        n = wave.shape[-1]
+        y = stage(lm[None], length=max(n, clip), generator=torch.Generator().manual_seed(0))[
+            ..., :n
+        ]
+        files, _ = write_group(y, [out / f"{path.stem}.resynth.wav"], frontend.sample_rate)
+        lm_back = frontend(y)
+        png = plot_reconstructions(lm[None], lm_back, out / f"{path.stem}.resynth.png",
+                                   titles=[path.name], frontend=frontend)  # fmt: skip
+        written += files + [png]
+    _report(written)
+
+
+@click.command()
+@MODEL
+@click.argument("a", type=AUDIO_FILE)
+@click.argument("b", type=AUDIO_FILE)
+@click.option("--steps", type=click.IntRange(min=2), default=7, show_default=True)
+@click.option(
+    "--path",
+    "path_kind",
+    type=click.Choice(["linear", "slerp"]),
+    default="linear",
+    show_default=True,
+)
+@click.option(
+    "--crossfade",
+    type=float,
+    default=0.05,
+    show_default=True,
+    help="Seconds between steps in all.wav.",
+)
+@OUT
+@ITERS
+@PHASE
+@DEVICE
+@_user_errors
+def morph(model, a, b, steps, path_kind, crossfade, out, iters, phase_init, device) -> None:
+    """Interpolate the latents of A and B: a WAV per step, all steps in a row, a PNG strip."""
+    from audiovae.audio.io import write_wav
+    from audiovae.generate.gain import shared_gain
+    from audiovae.generate.latents import interpolate
+    from audiovae.generate.render import crossfade_concat, encode_first_window, write_group
+    from audiovae.plots import plot_spectrogram_grid
+
+    vae = _load(model, device)
+    z = interpolate(encode_first_window(vae, a), encode_first_window(vae, b), steps, path_kind)
+    logmels = vae.decode(z)
+    waves = vae.to_audio(
+        logmels, length=vae.clip_samples, n_iter=iters, phase_init=phase_init
+    ).cpu()
+    names = [out / f"morph_{i:02d}.wav" for i in range(steps)]
+    files, gain = write_group(waves, names, vae.sample_rate)
+    joined = crossfade_concat(waves * gain, int(crossfade * vae.sample_rate))
+    files.append(write_wav(out / "morph_all.wav", shared_gain(joined)[0], vae.sample_rate))
+    cols = [f"{i / (steps - 1):.2f}" for i in range(steps)]
+    files.append(plot_spectrogram_grid(logmels[None].cpu(), out / "morph.png", col_labels=cols,
+                                       title=f"{a.name} -> {b.name} ({path_kind})"))  # fmt: skip
+    _report(files)
+
+
+def _parse_dims(text: str, latent_dim: int) -> list[int] | None:
+    if text == "all":
+        return None
+    try:
+        dims = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise AudioVAEError(f"--dims {text!r}: expected 'all' or a comma list like 0,3,5") from None
+    bad = [d for d in dims if not 0 <= d < latent_dim]
+    if bad or not dims:
+        raise AudioVAEError(f"--dims {text!r}: dimensions must be in 0..{latent_dim - 1}")
+    return dims
+
+
+@click.command()
+@MODEL
+@click.option("--input", "input_path", type=AUDIO_FILE, default=None,
+              help="Traverse around this sound's mu (default: the prior mean, 0).")  # fmt: skip
+@click.option("--dims", default="all", show_default=True, help="'all' or a comma list, e.g. 0,3,5.")
+@click.option("--range", "value_range", nargs=2, type=float, default=(-3.0, 3.0), show_default=True)
+@click.option("--steps", type=click.IntRange(min=2), default=7, show_default=True)
+@OUT
+@ITERS
+@PHASE
+@DEVICE
+@_user_errors
+def traverse(model, input_path, dims, value_range, steps, out, iters, phase_init, device) -> None:
+    """Vary one latent dimension at a time; dimensions ordered by KL, collapsed ones marked."""
+    from audiovae.generate.latents import COLLAPSED_KL, kl_order, traversal_grid
+    from audiovae.generate.render import encode_first_window, write_group
+    from audiovae.plots import plot_spectrogram_grid
+
+    vae = _load(model, device)
+    kl = vae.meta.get("valid_kl_per_dim")
+    order, collapsed = kl_order(kl if kl else np.zeros(vae.latent_dim))
+    chosen = _parse_dims(dims, vae.latent_dim)
+    if chosen is not None:
+        keep = set(chosen)
+        pairs = [(d, c) for d, c in zip(order, collapsed, strict=True) if d in keep]
+        order, collapsed = [d for d, _ in pairs], [c for _, c in pairs]
+    center = encode_first_window(vae, input_path) if input_path else torch.zeros(vae.latent_dim)
+    values = torch.linspace(value_range[0], value_range[1], steps)
+    grid = traversal_grid(center.cpu(), order, values)
+    logmels = vae.decode(grid.flatten(0, 1)).cpu()
+    waves = vae.to_audio(
+        logmels, length=vae.clip_samples, n_iter=iters, phase_init=phase_init
+    ).cpu()
+    names = [out / f"dim{d:02d}_{c:02d}.wav" for d in order for c in range(steps)]
+    files, _ = write_group(waves, names, vae.sample_rate)
+    rows = [f"z{d}" + (f" KL {kl[d]:.2f}" if kl else "") + (" (collapsed)" if col else "")
+            for d, col in zip(order, collapsed, strict=True)]  # fmt: skip
+    cols = [f"{v:+.2f}" for v in values.tolist()]
+    files.append(plot_spectrogram_grid(logmels.view(len(order), steps, *logmels.shape[1:]),
+                                       out / "traverse.png", rows, cols,
+                                       title=f"collapsed: KL < {COLLAPSED_KL} nats"))  # fmt: skip
+    _report(files)
+
+
+@click.command()
+@MODEL
+@click.option("-n", "count", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--temperature", type=float, default=1.0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@OUT
+@ITERS
+@PHASE
+@DEVICE
+@_user_errors
+def sample(model, count, temperature, seed, out, iters, phase_init, device) -> None:
+    """Decode N draws from the prior N(0, temperature^2 I)."""
+    from audiovae.generate.latents import sample_prior
+    from audiovae.generate.render import write_group
+    from audiovae.plots import plot_spectrogram_grid
+
+    vae = _load(model, device)
+    z = sample_prior(count, vae.latent_dim, temperature, seed)
+    logmels = vae.decode(z).cpu()
+    waves = vae.to_audio(
+        logmels, length=vae.clip_samples, n_iter=iters, phase_init=phase_init
+    ).cpu()
+    files, _ = write_group(
+        waves, [out / f"sample_{i:03d}.wav" for i in range(count)], vae.sample_rate
+    )
+    files.append(plot_spectrogram_grid(logmels[None], out / "samples.png",
+                                       col_labels=[str(i) for i in range(count)],
+                                       title=f"prior samples, T={temperature}"))  # fmt: skip
+    _report(files)
+
+
+@click.command()
+@MODEL
+@click.argument("a", type=AUDIO_FILE)
+@click.argument("b", type=AUDIO_FILE)
+@click.option("--dims", default=None, help="Dimensions to take from B (default: those that best "
+              "predict pitch on the model's training notes).")  # fmt: skip
+@click.option(
+    "--factor", default="pitch", show_default=True, help="Label whose dims are swapped by default."
+)
+@click.option(
+    "--k",
+    "k",
+    type=int,
+    default=None,
+    help="How many factor dims (default: a quarter of the latent).",
+)
+@OUT
+@ITERS
+@PHASE
+@DEVICE
+@_user_errors
+def swap(model, a, b, dims, factor, k, out, iters, phase_init, device) -> None:
+    """Decode A's latent with some dimensions taken from B: A's timbre at B's pitch."""
+    from audiovae.generate.latents import swap as swap_latents
+    from audiovae.generate.render import encode_first_window, write_group
+    from audiovae.plots import plot_spectrogram_grid
+
+    vae = _load(model, device)
+    chosen = _parse_dims(dims, vae.latent_dim) if dims else factor_dims_of(vae, factor, k)
+    z_a, z_b = encode_first_window(vae, a), encode_first_window(vae, b)
+    z = torch.stack([z_a, z_b, swap_latents(z_a, z_b, chosen)])
+    logmels = vae.decode(z).cpu()
+    waves = vae.to_audio(
+        logmels, length=vae.clip_samples, n_iter=iters, phase_init=phase_init
+    ).cpu()
+    names = [out / "swap_a.wav", out / "swap_b.wav", out / "swap.wav"]
+    files, _ = write_group(waves, names, vae.sample_rate)
+    files.append(plot_spectrogram_grid(logmels[None], out / "swap.png",
+                                       col_labels=["A", "B", f"A, B's dims {chosen}"]))  # fmt: skip
+    click.echo(f"took dimensions {chosen} from {b.name}")
+    _report(files)
+
+
+def factor_dims_of(vae, factor: str, k: int | None, max_clips: int = 4096) -> list[int]:
+    """Dimensions that best explain `factor`, from the model's own training notes (its cache)."""
+    from audiovae.features.cache import FeatureCache
+    from audiovae.generate.latents import factor_dims
+
+    cache_path = vae.meta.get("manifest", {}).get("data", {}).get("train_cache")
+    if not cache_path or not (Path(cache_path) / "meta.json").is_file():
+        raise AudioVAEError(
+            f"the training feature cache of this model is gone ({cache_path}); pass --dims, "
+            "or rebuild it by training the same recipe"
+        )
+    cache = FeatureCache.open(Path(cache_path))
+    if factor not in cache.labels:
+        raise AudioVAEError(
+            f"label {factor!r} not in the training data; have: {sorted(cache.labels)}"
+        )
+    idx = np.random.default_rng(0).permutation(len(cache))[:max_clips]
+    mu = vae.encode_logmel(cache.batch(idx))[0].cpu().numpy()
+    labels = np.array([str(cache.labels[factor][i]) for i in idx])
+    return factor_dims(mu, labels, k or max(1, vae.latent_dim // 4))
+
+
+COMMANDS = [reconstruct, resynth, morph, traverse, sample, swap]

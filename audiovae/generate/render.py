@@ -1,0 +1,54 @@
+"""Shared steps of every generation command: load inputs, decode latents to audio, write files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from audiovae.api import AudioVAE
+from audiovae.audio.io import load_audio, write_wav
+from audiovae.generate.gain import shared_gain
+from audiovae.generate.windows import windowed_logmel
+
+
+def load_input(vae: AudioVAE, path: str | Path) -> torch.Tensor:
+    """Mono audio [samples] at the model's rate."""
+    return load_audio(path, vae.sample_rate)
+
+
+def reconstruct_logmel(vae: AudioVAE, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input, reconstruction) log-mels [n_mels, frames] of audio of any length (windowed)."""
+    identity = windowed_logmel(audio, vae.clip_samples, vae.frontend, lambda lm: lm)
+
+    def through_model(lm: torch.Tensor) -> torch.Tensor:
+        return vae.decode(vae.encode_logmel(lm)[0])
+
+    return identity, windowed_logmel(audio, vae.clip_samples, vae.frontend, through_model)
+
+
+def encode_first_window(vae: AudioVAE, path: str | Path) -> torch.Tensor:
+    """Posterior mean [D] of a file's first model window (how morph/traverse/swap see a sound)."""
+    return vae.encode([path])[0][0]
+
+
+def write_group(
+    waves: torch.Tensor, paths: list[Path], sample_rate: int
+) -> tuple[list[Path], float]:
+    """Write waveforms [n, samples] that belong together with ONE shared gain (never clipping)."""
+    scaled, gain = shared_gain(waves)
+    return [write_wav(p, w, sample_rate) for p, w in zip(paths, scaled, strict=True)], gain
+
+
+def crossfade_concat(waves: torch.Tensor, fade: int) -> torch.Tensor:
+    """Concatenate waveforms [n, samples] with linear crossfades of `fade` samples."""
+    fade = max(0, min(fade, waves.shape[-1] // 2))
+    out = waves[0]
+    ramp = torch.linspace(0, 1, fade) if fade else None
+    for w in waves[1:]:
+        if fade:
+            mixed = out[-fade:] * (1 - ramp) + w[:fade] * ramp
+            out = torch.cat([out[:-fade], mixed, w[fade:]])
+        else:
+            out = torch.cat([out, w])
+    return out
