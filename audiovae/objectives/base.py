@@ -33,11 +33,40 @@ class ObjectiveOutput:
 class Objective(nn.Module):
     """An objective owns its parameters (e.g. a learned variance) and state (e.g. annealing).
 
-    Both are saved with checkpoints through `state_dict`, so resume is exact.
+    Both are saved with checkpoints through `state_dict`, so resume is exact. Objectives with a
+    second player (FactorVAE's and the adversarial autoencoder's discriminators) list its
+    parameters in `auxiliary_parameters`; the trainer then steps them with their own optimiser
+    (`make_auxiliary_optimizer`) on `auxiliary_loss`, right after the main step, and checkpoints
+    that optimiser too. The main optimiser never touches auxiliary parameters.
     """
 
     name: ClassVar[str] = ""
     Config: ClassVar[type[ObjectiveConfig]] = ObjectiveConfig
+
+    def auxiliary_parameters(self) -> list[nn.Parameter]:
+        """Parameters trained by the auxiliary optimiser (none by default)."""
+        return []
+
+    def main_parameters(self) -> list[nn.Parameter]:
+        """This objective's parameters that the main optimiser trains with the model."""
+        aux = {id(p) for p in self.auxiliary_parameters()}
+        return [p for p in self.parameters() if id(p) not in aux]
+
+    def make_auxiliary_optimizer(self) -> torch.optim.Optimizer | None:
+        """The optimiser of `auxiliary_parameters` (None when there are none)."""
+        params = self.auxiliary_parameters()
+        return torch.optim.Adam(params, lr=1e-4, betas=(0.5, 0.9)) if params else None
+
+    def auxiliary_loss(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        *,
+        step: int,
+        generator: torch.Generator | None = None,
+    ) -> ObjectiveOutput | None:
+        """The second player's loss on the same batch, minimised over `auxiliary_parameters`."""
+        return None
 
     def __init__(self, config: ObjectiveConfig, *, n_mels: int, dataset_size: int) -> None:
         super().__init__()

@@ -153,7 +153,8 @@ class Trainer:
             n_mels=self.model_cfg.n_mels,
             dataset_size=int(self.data.train_indices.size),
         ).to(self.device)
-        params = list(self.model.parameters()) + list(self.objective.parameters())
+        params = list(self.model.parameters()) + self.objective.main_parameters()
+        self.aux_optimizer = self.objective.make_auxiliary_optimizer()
         self.optimizer = torch.optim.AdamW(
             params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay
         )
@@ -228,6 +229,12 @@ class Trainer:
         tensors.update({f"objective.{k}": v for k, v in self.objective.state_dict().items()})
         optim_tensors, optim_info = optimizer_state_to_tensors(self.optimizer.state_dict())
         tensors.update(optim_tensors)
+        aux_info = None
+        if self.aux_optimizer is not None:
+            aux_tensors, aux_info = optimizer_state_to_tensors(
+                self.aux_optimizer.state_dict(), prefix="aux_optim"
+            )
+            tensors.update(aux_tensors)
         tensors["rng.torch"] = torch.get_rng_state()
         tensors["rng.noise"] = self.noise.get_state()
         if torch.cuda.is_available():
@@ -238,6 +245,7 @@ class Trainer:
             "best_val": None if math.isinf(self.best_val) else self.best_val,
             "best_step": self.best_step,
             "optimizer": optim_info,
+            "aux_optimizer": aux_info,
             "recipe": self.recipe.to_dict(),
             "manifest": self.manifest(),
         }
@@ -266,6 +274,10 @@ class Trainer:
         self.model.load_state_dict(_strip(tensors, "model"))
         self.objective.load_state_dict(_strip(tensors, "objective"))
         self.optimizer.load_state_dict(optimizer_state_from_tensors(tensors, state["optimizer"]))
+        if self.aux_optimizer is not None:
+            self.aux_optimizer.load_state_dict(
+                optimizer_state_from_tensors(tensors, state["aux_optimizer"], prefix="aux_optim")
+            )
         torch.set_rng_state(tensors["rng.torch"])
         self.noise.set_state(tensors["rng.noise"])
         cuda_states = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]
@@ -321,8 +333,17 @@ class Trainer:
             params = [p for g in self.optimizer.param_groups for p in g["params"]]
             torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
         self.optimizer.step()
-        self.step += 1
         terms = {k: v.detach() for k, v in out.terms.items()}
+        if self.aux_optimizer is not None:
+            with self._autocast():
+                aux = self.objective.auxiliary_loss(
+                    self.model, x, step=self.step, generator=self.noise
+                )
+            self.aux_optimizer.zero_grad(set_to_none=True)
+            aux.loss.backward()
+            self.aux_optimizer.step()
+            terms.update({f"aux_{k}": v.detach() for k, v in aux.terms.items()})
+        self.step += 1
         terms["kl_per_dim"] = out.kl_per_dim.detach() if out.kl_per_dim is not None else None
         return terms
 
