@@ -315,7 +315,7 @@ def factor_dims_of(vae, factor: str, k: int | None, max_clips: int = 4096) -> li
     idx = np.random.default_rng(0).permutation(len(cache))[:max_clips]
     mu = vae.encode_logmel(cache.batch(idx))[0].cpu().numpy()
     labels = np.array([str(cache.labels[factor][i]) for i in idx])
-    return factor_dims(mu, labels, k or max(1, vae.latent_dim // 4))
+    return factor_dims(mu, labels, k or max(1, vae.latent_dim // 2))
 
 
 COMMANDS = [reconstruct, resynth, morph, traverse, sample, swap]
