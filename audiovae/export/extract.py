@@ -36,7 +36,7 @@ from audiovae.data.clipset import ClipSet
 from audiovae.data.folder import AUDIO_EXTENSIONS, audio_folder_clipset
 from audiovae.data.nsynth import nsynth_clipset
 from audiovae.errors import AudioVAEError, DataError
-from audiovae.features.cache import build_cache
+from audiovae.features.cache import FeatureCache, build_cache
 from audiovae.features.logmel import LogMelFrontEnd
 
 FORMATS = ("npz", "csv", "parquet")
@@ -315,20 +315,27 @@ def _no_rows(src: DataSource, skipped: list[dict[str, str]]) -> DataError:
     )
 
 
+def model_cache(
+    vae: AudioVAE, clips: ClipSet, cache_dir: str | Path | None, progress: bool
+) -> FeatureCache:
+    """The feature cache of `clips` under the model's front end and clip length (built on the CPU;
+    unreadable clips are skipped and listed in its meta.json)."""
+    return build_cache(
+        clips,
+        LogMelFrontEnd(**vae.frontend.config()),
+        vae.clip_samples,
+        cache_root=Path(cache_dir) if cache_dir is not None else None,
+        on_bad_file="skip",
+        progress=progress,
+    )
+
+
 def _encode_cached(
     vae: AudioVAE, src: DataSource, cache_dir: str | Path | None, batch_size: int, progress: bool
 ) -> _Rows:
     """Log-mels from the feature cache (built once with the model's front end), then the encoder."""
-    frontend = LogMelFrontEnd(**vae.frontend.config())  # the cache builder runs on the CPU
     try:
-        cache = build_cache(
-            src.clips,
-            frontend,
-            vae.clip_samples,
-            cache_root=Path(cache_dir) if cache_dir is not None else None,
-            on_bad_file="skip",
-            progress=progress,
-        )
+        cache = model_cache(vae, src.clips, cache_dir, progress)
     except DataError as err:
         if "every clip was skipped" in str(err):
             raise DataError(f"{src.path}: every clip was skipped as unreadable") from None

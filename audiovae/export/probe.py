@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from audiovae.errors import DataError
-from audiovae.export.extract import Features, load_features, open_data
+from audiovae.export.extract import Features, load_features, model_cache, open_data
 
 CLASSIFIERS = ("logistic", "mlp")
 SPLITS = ("instruments", "notes")
@@ -165,8 +165,6 @@ class _RawLogMels:
 
     def __init__(self, features: Features, data: str | Path | None, cache_dir, progress: bool):
         from audiovae.api import AudioVAE
-        from audiovae.features.cache import build_cache
-        from audiovae.features.logmel import LogMelFrontEnd
 
         folder = data if data is not None else features.source
         if not folder:
@@ -182,15 +180,7 @@ class _RawLogMels:
             )
         vae = AudioVAE.load(features.model, device="cpu")
         src = open_data(folder, sample_rate=vae.sample_rate, clip_samples=vae.clip_samples)
-        frontend = LogMelFrontEnd(**vae.frontend.config())
-        self.cache = build_cache(
-            src.clips,
-            frontend,
-            vae.clip_samples,
-            cache_root=Path(cache_dir) if cache_dir is not None else None,
-            on_bad_file="skip",
-            progress=progress,
-        )
+        self.cache = model_cache(vae, src.clips, cache_dir, progress)
         position = {clip_id: i for i, clip_id in enumerate(self.cache.ids)}
         missing = [str(n) for n in features.name if str(n) not in position]
         if missing:

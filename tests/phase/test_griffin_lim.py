@@ -13,15 +13,6 @@ from audiovae.phase.pghi import pghi_phase
 SR, N_FFT, HOP = 16000, 1024, 256
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Many small ops: one thread is as fast here and immune to a busy neighbour's cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _harmonic(seconds: float = 0.5, f0: float = 220.0, vibrato: float = 0.0) -> np.ndarray:
     """A decaying 8-partial harmonic note, optionally with a 5.5 Hz vibrato (in semitones)."""
     t = np.arange(int(SR * seconds)) / SR

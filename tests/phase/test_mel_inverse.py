@@ -13,15 +13,6 @@ from audiovae.phase.mel_inverse import MelInverse, mel_to_linear
 SR = 16000
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Many small ops: one thread is as fast here and immune to a busy neighbour's cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _note(seconds: float = 0.5) -> np.ndarray:
     """Two harmonic tones and a little noise: partials above and below 1 kHz (mel knee)."""
     rng = np.random.default_rng(0)

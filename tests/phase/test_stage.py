@@ -10,15 +10,6 @@ from audiovae.phase.stage import MelToAudio
 SR = 16000
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Many small ops: one thread is as fast here and immune to a busy neighbour's cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _notes() -> torch.Tensor:
     """Three short notes: harmonic, harmonic with vibrato, and one that stops half-way."""
     t = np.arange(SR // 2) / SR
