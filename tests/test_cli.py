@@ -89,3 +89,23 @@ def test_train_then_resume_and_refuse_overwrite(tmp_path, cache_dir):
                                 "--set", "train.max_steps=6"])  # fmt: skip
     assert more.exit_code == 0, more.output
     assert "trained 6 steps" in more.output
+
+
+def test_default_recipe_pointed_at_a_folder_reads_it(tmp_path, cache_dir):
+    runner = CliRunner()
+    res = runner.invoke(main, ["data", "synth", "-o", str(tmp_path / "notes"), *TINY_SYNTH])
+    assert res.exit_code == 0, res.output
+    args = [
+        "train", str(REPO / "recipes/synthetic.yaml"), "--out", str(tmp_path / "run"),
+        "--set", f"data.train={tmp_path / 'notes'}", "--set", "data.clip_seconds=0.5",
+        "--set", f"features.cache_dir={cache_dir}", "--set", "model.channels=[8, 16]",
+        "--set", "train.max_steps=2", "--set", "train.batch_size=4",
+        "--set", "train.progress=false",
+    ]  # fmt: skip
+    res = runner.invoke(main, args)
+    assert res.exit_code == 0, res.output
+    manifest = json.loads((tmp_path / "run/manifest.json").read_text())
+    assert manifest["data"]["train_source"] == "notes" and manifest["data"]["train_clips"] == 7
+    args[3] = str(tmp_path / "run2")
+    res = runner.invoke(main, [*args[:4], "--set", f"data.train={tmp_path / 'nope'}"])
+    assert res.exit_code == 2 and "data folder not found" in res.output

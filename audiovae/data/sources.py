@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
 from audiovae.data.clipset import ClipSet
 from audiovae.errors import DataError
+
+log = logging.getLogger(__name__)
 
 
 def _min_samples(data) -> int:
@@ -68,15 +71,23 @@ def synth_config(data):
     )
 
 
+def folder_kind(folder: str) -> str:
+    """`nsynth` for a folder holding examples.json, else `folder` (any audio files)."""
+    path = Path(folder)
+    if not path.is_dir():
+        raise DataError(f"data folder not found: {folder}")
+    return "nsynth" if (path / "examples.json").is_file() else "folder"
+
+
 def training_clipsets(data) -> tuple[ClipSet, ClipSet | None]:
     """(train, valid) ClipSets for a validated recipe data section; valid is None when the
-    recipe gives no `data.valid` (the trainer then holds out `data.valid_fraction` of train)."""
-    build = DATA_KINDS[data.kind]
-    if data.kind == "synthetic" and data.train:
-        raise DataError(
-            "data.kind synthetic generates its notes in memory; to train on a folder written by "
-            "`audiovae data synth`, set data.kind: nsynth"
-        )
+    recipe gives no `data.valid` (the trainer then holds out `data.valid_fraction` of train).
+    A synthetic recipe pointed at a folder (`data.train`) reads it as NSynth or plain audio."""
+    kind = data.kind
+    if kind == "synthetic" and data.train:  # `--set data.train=DIR` on the default recipe
+        kind = folder_kind(data.train)
+        log.info("data.train is set: reading %s as kind %r", data.train, kind)
+    build = DATA_KINDS[kind]
     train = build(data, data.train)
     valid = build(data, data.valid) if data.valid else None
     if data.valid and Path(data.valid).resolve() == Path(data.train or "").resolve():
