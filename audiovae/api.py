@@ -100,22 +100,51 @@ class AudioVAE:
         normalisation."""
         return self.frontend(self.waveforms(x).to(self.device))
 
+    @property
+    def conditions(self) -> dict[str, list[str]]:
+        """Labels a conditional model needs (name -> known values); empty if unconditional."""
+        return dict(self.model.cfg.conditions)
+
+    def _condition(self, condition: dict | None, start: int, stop: int, batch: int):
+        """Index tensors of the condition values of rows start:stop (a scalar applies to all)."""
+        if not self.model.is_conditional:
+            if condition:
+                raise ValueError("this model is not conditional; drop `condition`")
+            return None
+        if condition is None:
+            raise ValueError(
+                f"this model is conditioned on {sorted(self.conditions)}: pass condition="
+                f"{{{', '.join(f'{k!r}: value' for k in self.conditions)}}}"
+            )
+        rows = {}
+        for name, value in condition.items():
+            many = (
+                isinstance(value, (list, tuple, np.ndarray, torch.Tensor)) and len(value) == batch
+            )
+            rows[name] = list(value)[start:stop] if many and batch > 1 else value
+        return self.model.condition_indices(rows, stop - start)
+
     @torch.no_grad()
     def encode_logmel(
-        self, logmel: torch.Tensor, batch_size: int = 64
+        self, logmel: torch.Tensor, batch_size: int = 64, condition: dict | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(mu, logvar) [batch, latent_dim] of log-mels [batch, n_mels, frames]."""
+        """(mu, logvar) [batch, latent_dim] of log-mels [batch, n_mels, frames]. A conditional
+        model needs `condition`: label -> one value, or one value per clip."""
         logmel = torch.as_tensor(logmel, dtype=torch.float32)
+        n = logmel.shape[0]
         mus, logvars = [], []
-        for start in range(0, logmel.shape[0], batch_size):
+        for start in range(0, n, batch_size):
             chunk = logmel[start : start + batch_size].to(self.device)
-            mu, logvar = self.model.encode(self.model.normalizer.normalize(chunk))
+            cond = self._condition(condition, start, start + chunk.shape[0], n)
+            mu, logvar = self.model.encode(self.model.normalizer.normalize(chunk), cond)
             mus.append(mu)
             logvars.append(logvar)
         return torch.cat(mus), torch.cat(logvars)
 
     @torch.no_grad()
-    def encode(self, x: AudioInput, batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(
+        self, x: AudioInput, batch_size: int = 64, condition: dict | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior (mu, logvar), each [batch, latent_dim], on the model's device."""
         mus, logvars = [], []
         items = list(x) if isinstance(x, (list, tuple)) else None
@@ -124,15 +153,21 @@ class AudioVAE:
             part = items[start : start + batch_size] if items is not None else None
             if part is None:
                 part = self.waveforms(x)[start : start + batch_size]
-            mu, logvar = self.encode_logmel(self.logmel(part), batch_size)
+            lm = self.logmel(part)
+            cond = None
+            if condition is not None:
+                cond = {k: _rows(v, start, start + lm.shape[0], n) for k, v in condition.items()}
+            mu, logvar = self.encode_logmel(lm, batch_size, cond)
             mus.append(mu)
             logvars.append(logvar)
         return torch.cat(mus), torch.cat(logvars)
 
-    def embed(self, x: AudioInput, batch_size: int = 64) -> np.ndarray:
+    def embed(
+        self, x: AudioInput, batch_size: int = 64, condition: dict | None = None
+    ) -> np.ndarray:
         """Deterministic features for downstream use: the posterior mean (never a sample), as a
         float32 numpy array [batch, latent_dim]."""
-        return self.encode(x, batch_size)[0].float().cpu().numpy()
+        return self.encode(x, batch_size, condition)[0].float().cpu().numpy()
 
     def vocoder(self, n_iter: int | None = None, phase_init: str | None = None):
         """The vocoder-free mel -> audio stage (mel inversion + fast Griffin-Lim) for this model's
@@ -162,15 +197,22 @@ class AudioVAE:
         gen = torch.Generator(device=self.device).manual_seed(seed)
         return self.vocoder(n_iter, phase_init)(logmel, length=length, generator=gen)
 
-    def decode_audio(self, z: torch.Tensor | np.ndarray, **kwargs) -> torch.Tensor:
+    def decode_audio(
+        self, z: torch.Tensor | np.ndarray, condition: dict | None = None, **kwargs
+    ) -> torch.Tensor:
         """Latents -> waveforms [batch, clip_samples]: `decode`, then `to_audio`."""
         return self.to_audio(
-            self.decode(z), length=kwargs.pop("length", self.clip_samples), **kwargs
+            self.decode(z, condition=condition),
+            length=kwargs.pop("length", self.clip_samples),
+            **kwargs,
         )
 
     @torch.no_grad()
-    def decode(self, z: torch.Tensor | np.ndarray, batch_size: int = 64) -> torch.Tensor:
-        """Latents [batch, latent_dim] -> log-mels [batch, n_mels, frames] (denormalised)."""
+    def decode(
+        self, z: torch.Tensor | np.ndarray, batch_size: int = 64, condition: dict | None = None
+    ) -> torch.Tensor:
+        """Latents [batch, latent_dim] -> log-mels [batch, n_mels, frames] (denormalised). A
+        conditional model needs `condition` (e.g. {"pitch": 60}: play these latents at pitch 60)."""
         z = torch.as_tensor(z, dtype=torch.float32)
         if z.ndim == 1:
             z = z.unsqueeze(0)
@@ -180,6 +222,15 @@ class AudioVAE:
             )
         out = []
         for start in range(0, z.shape[0], batch_size):
-            x_hat = self.model.decode(z[start : start + batch_size].to(self.device))
+            part = z[start : start + batch_size].to(self.device)
+            cond = self._condition(condition, start, start + part.shape[0], z.shape[0])
+            x_hat = self.model.decode(part, cond)
             out.append(self.model.normalizer.denormalize(x_hat))
         return torch.cat(out)
+
+
+def _rows(value, start: int, stop: int, n: int):
+    """Rows start:stop of a per-clip condition value (a scalar is passed through)."""
+    if isinstance(value, (list, tuple, np.ndarray, torch.Tensor)) and len(value) == n:
+        return list(value)[start:stop]
+    return value

@@ -347,13 +347,27 @@ def _encode_cached(
     bar = tqdm(total=len(cache), desc="encode", unit="clip", disable=not progress)
     for start in range(0, len(cache), batch_size):
         stop = min(start + batch_size, len(cache))
-        mu, logvar = vae.encode_logmel(cache.batch(np.arange(start, stop)), batch_size)
+        rows = np.arange(start, stop)
+        cond = clip_condition(vae, cache.labels, rows, src.path)
+        mu, logvar = vae.encode_logmel(cache.batch(rows), batch_size, cond)
         mus.append(_numpy(mu))
         logvars.append(_numpy(logvar))
         bar.update(stop - start)
     bar.close()
     dim = vae.latent_dim
     return clip_index, None, _stack(mus, dim), _stack(logvars, dim), skipped
+
+
+def clip_condition(vae: AudioVAE, labels: dict, rows, source) -> dict | None:
+    """A conditional model's condition for these clips, read from the data's labels."""
+    if not vae.conditions:
+        return None
+    missing = [name for name in vae.conditions if name not in labels]
+    if missing:
+        raise DataError(
+            f"{source}: the model is conditioned on {missing}, which this data does not label"
+        )
+    return {name: [labels[name][i] for i in rows] for name in vae.conditions}
 
 
 def _encode_direct(vae: AudioVAE, src: DataSource, batch_size: int, progress: bool) -> _Rows:
@@ -372,7 +386,8 @@ def _encode_direct(vae: AudioVAE, src: DataSource, batch_size: int, progress: bo
             except DataError as err:
                 skipped.append({"id": src.clips.ids[i], "reason": str(err)})
         if waves:
-            mu, logvar = vae.encode_logmel(vae.logmel(torch.stack(waves)), batch_size)
+            cond = clip_condition(vae, src.clips.labels, ok, src.path)
+            mu, logvar = vae.encode_logmel(vae.logmel(torch.stack(waves)), batch_size, cond)
             mus.append(_numpy(mu))
             logvars.append(_numpy(logvar))
             kept.extend(ok)
@@ -388,6 +403,8 @@ def _encode_windows(
     vae: AudioVAE, src: DataSource, hop: int, batch_size: int, progress: bool
 ) -> _Rows:
     """Slide the model's window over each whole file; batches mix windows of several files."""
+    if vae.conditions:
+        raise AudioVAEError("--windows / --pool are not supported for conditional models yet")
     window = vae.clip_samples
     clip_index: list[int] = []
     starts: list[int] = []

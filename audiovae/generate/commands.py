@@ -26,6 +26,51 @@ ITERS = click.option("--iters", type=int, default=None,
 PHASE = click.option("--phase-init", type=click.Choice(["pghi", "random"]), default=None,
                      help="Initial phase for Griffin-Lim (default pghi).")  # fmt: skip
 DEVICE = click.option("--device", default=None, help="cpu, cuda, mps (default: auto).")
+CONDITION = click.option(
+    "--condition", "condition", multiple=True, metavar="LABEL=VALUE",
+    help="Conditional models: decode at this value, e.g. pitch=60.",
+)  # fmt: skip
+INPUT_CONDITION = click.option("--input-condition", "input_condition", multiple=True,
+                               metavar="LABEL=VALUE",
+                               help="Conditional models: the label value of the input audio "
+                               "(default: --condition).")  # fmt: skip
+
+
+def _conditions(vae, condition, input_condition, needs_input: bool = True):
+    """(encode, decode) conditions from LABEL=VALUE options, checked against the model."""
+
+    def parse(items):
+        out = {}
+        for item in items:
+            if "=" not in item:
+                raise AudioVAEError(f"condition {item!r}: expected LABEL=VALUE, e.g. pitch=60")
+            key, value = item.split("=", 1)
+            out[key.strip()] = value.strip()
+        return out
+
+    dec, enc = parse(condition), parse(input_condition)
+    enc = enc or dec
+    if not vae.conditions:
+        if dec or enc:
+            raise AudioVAEError("this model is not conditional; drop --condition")
+        return None, None
+    for name, values in vae.conditions.items():
+        for given, flag in ((dec, "--condition"), (enc, "--input-condition")):
+            if flag == "--input-condition" and not needs_input:
+                continue
+            if name not in given:
+                known = ", ".join(values[:12])
+                raise AudioVAEError(
+                    f"this model is conditioned on {name!r}: pass {flag} {name}=VALUE "
+                    f"(known: {known} ...)"
+                )
+            if given[name] not in values:
+                known = ", ".join(values[:12])
+                raise AudioVAEError(
+                    f"{flag} {name}={given[name]}: not a value the model was trained on "
+                    f"(known: {known} ...)"
+                )
+    return enc, dec
 
 
 def _load(model: Path, device: str | None):
@@ -46,17 +91,20 @@ def _report(paths: list[Path]) -> None:
 @ITERS
 @PHASE
 @DEVICE
+@CONDITION
+@INPUT_CONDITION
 @_user_errors
-def reconstruct(model, audio, out, iters, phase_init, device) -> None:
+def reconstruct(model, audio, out, iters, phase_init, device, condition, input_condition) -> None:
     """Encode, decode and re-synthesise AUDIO files through MODEL (long files in windows)."""
     from audiovae.generate.render import load_input, reconstruct_logmel, write_group
     from audiovae.plots import plot_reconstructions
 
     vae = _load(model, device)
+    enc, dec = _conditions(vae, condition, input_condition)
     written = []
     for path in audio:
         wave = load_input(vae, path)
-        lm_in, lm_out = reconstruct_logmel(vae, wave)
+        lm_in, lm_out = reconstruct_logmel(vae, wave, enc, dec)
         n = wave.shape[-1]
         y = vae.to_audio(
             lm_out, length=max(n, vae.clip_samples), n_iter=iters, phase_init=phase_init
@@ -140,8 +188,13 @@ def resynth(audio, out, recipe, model, iters, phase_init) -> None:
 @ITERS
 @PHASE
 @DEVICE
+@CONDITION
+@INPUT_CONDITION
 @_user_errors
-def morph(model, a, b, steps, path_kind, crossfade, out, iters, phase_init, device) -> None:
+def morph(
+    model, a, b, steps, path_kind, crossfade, out, iters, phase_init, device, condition,
+    input_condition,
+) -> None:  # fmt: skip
     """Interpolate the latents of A and B: a WAV per step, all steps in a row, a PNG strip."""
     from audiovae.audio.io import write_wav
     from audiovae.generate.gain import shared_gain
@@ -150,8 +203,9 @@ def morph(model, a, b, steps, path_kind, crossfade, out, iters, phase_init, devi
     from audiovae.plots import plot_spectrogram_grid
 
     vae = _load(model, device)
-    z = interpolate(encode_first_window(vae, a), encode_first_window(vae, b), steps, path_kind)
-    logmels = vae.decode(z)
+    enc, dec = _conditions(vae, condition, input_condition)
+    z_a, z_b = encode_first_window(vae, a, enc), encode_first_window(vae, b, enc)
+    logmels = vae.decode(interpolate(z_a, z_b, steps, path_kind), condition=dec)
     waves = vae.to_audio(
         logmels, length=vae.clip_samples, n_iter=iters, phase_init=phase_init
     ).cpu()
@@ -189,8 +243,13 @@ def _parse_dims(text: str, latent_dim: int) -> list[int] | None:
 @ITERS
 @PHASE
 @DEVICE
+@CONDITION
+@INPUT_CONDITION
 @_user_errors
-def traverse(model, input_path, dims, value_range, steps, out, iters, phase_init, device) -> None:
+def traverse(
+    model, input_path, dims, value_range, steps, out, iters, phase_init, device, condition,
+    input_condition,
+) -> None:  # fmt: skip
     """Vary one latent dimension at a time; dimensions ordered by KL, collapsed ones marked."""
     from audiovae.generate.latents import COLLAPSED_KL, kl_order, traversal_grid
     from audiovae.generate.render import encode_first_window, write_group
@@ -204,10 +263,13 @@ def traverse(model, input_path, dims, value_range, steps, out, iters, phase_init
         keep = set(chosen)
         pairs = [(d, c) for d, c in zip(order, collapsed, strict=True) if d in keep]
         order, collapsed = [d for d, _ in pairs], [c for _, c in pairs]
-    center = encode_first_window(vae, input_path) if input_path else torch.zeros(vae.latent_dim)
+    enc, dec = _conditions(vae, condition, input_condition, needs_input=input_path is not None)
+    center = (
+        encode_first_window(vae, input_path, enc) if input_path else torch.zeros(vae.latent_dim)
+    )
     values = torch.linspace(value_range[0], value_range[1], steps)
     grid = traversal_grid(center.cpu(), order, values)
-    logmels = vae.decode(grid.flatten(0, 1)).cpu()
+    logmels = vae.decode(grid.flatten(0, 1), condition=dec).cpu()
     waves = vae.to_audio(
         logmels, length=vae.clip_samples, n_iter=iters, phase_init=phase_init
     ).cpu()
@@ -231,16 +293,21 @@ def traverse(model, input_path, dims, value_range, steps, out, iters, phase_init
 @ITERS
 @PHASE
 @DEVICE
+@CONDITION
+@INPUT_CONDITION
 @_user_errors
-def sample(model, count, temperature, seed, out, iters, phase_init, device) -> None:
+def sample(
+    model, count, temperature, seed, out, iters, phase_init, device, condition, input_condition
+) -> None:  # fmt: skip
     """Decode N draws from the prior N(0, temperature^2 I)."""
     from audiovae.generate.latents import sample_prior
     from audiovae.generate.render import write_group
     from audiovae.plots import plot_spectrogram_grid
 
     vae = _load(model, device)
+    _, dec = _conditions(vae, condition, input_condition, needs_input=False)
     z = sample_prior(count, vae.latent_dim, temperature, seed)
-    logmels = vae.decode(z).cpu()
+    logmels = vae.decode(z, condition=dec).cpu()
     waves = vae.to_audio(
         logmels, length=vae.clip_samples, n_iter=iters, phase_init=phase_init
     ).cpu()
@@ -273,8 +340,12 @@ def sample(model, count, temperature, seed, out, iters, phase_init, device) -> N
 @ITERS
 @PHASE
 @DEVICE
+@CONDITION
+@INPUT_CONDITION
 @_user_errors
-def swap(model, a, b, dims, factor, k, out, iters, phase_init, device) -> None:
+def swap(
+    model, a, b, dims, factor, k, out, iters, phase_init, device, condition, input_condition
+) -> None:  # fmt: skip
     """Decode A's latent with some dimensions taken from B: A's timbre at B's pitch."""
     from audiovae.generate.latents import swap as swap_latents
     from audiovae.generate.render import encode_first_window, write_group
@@ -282,9 +353,10 @@ def swap(model, a, b, dims, factor, k, out, iters, phase_init, device) -> None:
 
     vae = _load(model, device)
     chosen = _parse_dims(dims, vae.latent_dim) if dims else factor_dims_of(vae, factor, k)
-    z_a, z_b = encode_first_window(vae, a), encode_first_window(vae, b)
+    enc, dec = _conditions(vae, condition, input_condition)
+    z_a, z_b = encode_first_window(vae, a, enc), encode_first_window(vae, b, enc)
     z = torch.stack([z_a, z_b, swap_latents(z_a, z_b, chosen)])
-    logmels = vae.decode(z).cpu()
+    logmels = vae.decode(z, condition=dec).cpu()
     waves = vae.to_audio(
         logmels, length=vae.clip_samples, n_iter=iters, phase_init=phase_init
     ).cpu()
@@ -313,7 +385,10 @@ def factor_dims_of(vae, factor: str, k: int | None, max_clips: int = 4096) -> li
             f"label {factor!r} not in the training data; have: {sorted(cache.labels)}"
         )
     idx = np.random.default_rng(0).permutation(len(cache))[:max_clips]
-    mu = vae.encode_logmel(cache.batch(idx))[0].cpu().numpy()
+    from audiovae.export.extract import clip_condition
+
+    cond = clip_condition(vae, cache.labels, idx, cache_path)
+    mu = vae.encode_logmel(cache.batch(idx), condition=cond)[0].cpu().numpy()
     labels = np.array([str(cache.labels[factor][i]) for i in idx])
     return factor_dims(mu, labels, k or max(1, vae.latent_dim // 2))
 

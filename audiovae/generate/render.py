@@ -17,19 +17,30 @@ def load_input(vae: AudioVAE, path: str | Path) -> torch.Tensor:
     return load_audio(path, vae.sample_rate)
 
 
-def reconstruct_logmel(vae: AudioVAE, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(input, reconstruction) log-mels [n_mels, frames] of audio of any length (windowed)."""
+def reconstruct_logmel(
+    vae: AudioVAE,
+    audio: torch.Tensor,
+    condition: dict | None = None,
+    decode_condition: dict | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input, reconstruction) log-mels [n_mels, frames] of audio of any length (windowed). A
+    conditional model encodes with `condition` and decodes with `decode_condition` (default: the
+    same)."""
     identity = windowed_logmel(audio, vae.clip_samples, vae.frontend, lambda lm: lm)
+    decode_condition = decode_condition or condition
 
     def through_model(lm: torch.Tensor) -> torch.Tensor:
-        return vae.decode(vae.encode_logmel(lm)[0])
+        mu = vae.encode_logmel(lm, condition=condition)[0]
+        return vae.decode(mu, condition=decode_condition)
 
     return identity, windowed_logmel(audio, vae.clip_samples, vae.frontend, through_model)
 
 
-def encode_first_window(vae: AudioVAE, path: str | Path) -> torch.Tensor:
+def encode_first_window(
+    vae: AudioVAE, path: str | Path, condition: dict | None = None
+) -> torch.Tensor:
     """Posterior mean [D] of a file's first model window (how morph/traverse/swap see a sound)."""
-    return vae.encode([path])[0][0]
+    return vae.encode([path], condition=condition)[0][0]
 
 
 def write_group(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -29,6 +30,8 @@ class ConvVAEConfig:
     kernel_size: int = 4
     groups: int = 8
     activation: str = "silu"
+    conditions: dict[str, list[str]] = field(default_factory=dict)
+    condition_dim: int = 16
 
     def __post_init__(self) -> None:
         if self.activation not in ACTIVATIONS:
@@ -39,6 +42,11 @@ class ConvVAEConfig:
             raise ValueError(f"kernel_size must be >= 2, got {self.kernel_size}")
         if not self.channels or min(self.channels) <= 0 or self.latent_dim <= 0:
             raise ValueError("channels must be a non-empty list of positive ints; latent_dim > 0")
+
+    @property
+    def condition_width(self) -> int:
+        """Length of the concatenated condition embeddings (0 for an unconditional model)."""
+        return len(self.conditions) * self.condition_dim
 
     @property
     def padded_shape(self) -> tuple[int, int]:
@@ -77,12 +85,16 @@ class ConvEncoder(nn.Module):
             c_in = c
         self.conv = nn.Sequential(*layers)
         c, h, w = cfg.bottleneck_shape
-        self.head = nn.Linear(c * h * w, 2 * cfg.latent_dim)
+        self.head = nn.Linear(c * h * w + cfg.condition_width, 2 * cfg.latent_dim)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, cond: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         h_pad, w_pad = self.cfg.padded_shape
         x = nn.functional.pad(x, (0, w_pad - x.shape[-1], 0, h_pad - x.shape[-2]))
         h = self.conv(x.unsqueeze(1)).flatten(1)
+        if cond is not None:
+            h = torch.cat([h, cond.to(h.dtype)], dim=1)
         mu, logvar = self.head(h).chunk(2, dim=-1)
         return mu, logvar.clamp(-30.0, 20.0)
 
@@ -96,7 +108,7 @@ class ConvDecoder(nn.Module):
         k, pad = cfg.kernel_size, (cfg.kernel_size - 1) // 2
         out_pad = k % 2  # odd kernels need one extra output sample to double exactly
         c, h, w = cfg.bottleneck_shape
-        self.head = nn.Linear(cfg.latent_dim, c * h * w)
+        self.head = nn.Linear(cfg.latent_dim + cfg.condition_width, c * h * w)
         layers: list[nn.Module] = [nn.Unflatten(1, (c, h, w))]
         rev = list(reversed(cfg.channels))
         for c_in, c_out in zip(rev, rev[1:], strict=False):
@@ -111,13 +123,24 @@ class ConvDecoder(nn.Module):
         ]
         self.deconv = nn.Sequential(*layers)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        if cond is not None:
+            z = torch.cat([z, cond.to(z.dtype)], dim=1)
         out = self.deconv(self.head(z)).squeeze(1)
         return out[..., : self.cfg.n_mels, : self.cfg.frames]
 
 
+Condition = dict[str, torch.Tensor]
+
+
 class ConvVAE(nn.Module):
-    """Encoder, decoder and the per-band normaliser fitted on the training set."""
+    """Encoder, decoder and the per-band normaliser fitted on the training set.
+
+    A conditional model (`cfg.conditions`: label name -> its values, Sohn et al. 2015) learns one
+    embedding per label value and feeds it to the encoder's head and the decoder's input, so the
+    latent is freed of that label; `encode` and `decode` then need `condition`: label name ->
+    LongTensor [batch] of value indices (see `condition_indices`).
+    """
 
     def __init__(self, cfg: ConvVAEConfig) -> None:
         super().__init__()
@@ -125,18 +148,72 @@ class ConvVAE(nn.Module):
         self.normalizer = MelNormalizer(cfg.n_mels)
         self.encoder = ConvEncoder(cfg)
         self.decoder = ConvDecoder(cfg)
+        self.embeddings = nn.ModuleDict(
+            {
+                name: nn.Embedding(len(values), cfg.condition_dim)
+                for name, values in cfg.conditions.items()
+            }
+        )
 
     @property
     def latent_dim(self) -> int:
         return self.cfg.latent_dim
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Normalised log-mel -> posterior mean and log-variance."""
-        return self.encoder(x)
+    @property
+    def is_conditional(self) -> bool:
+        return bool(self.cfg.conditions)
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
+    def condition_indices(self, values: dict, batch: int) -> Condition:
+        """Raw label values (a scalar or one per example, for every condition label) -> index
+        tensors [batch]; ValueError naming the label and its known values otherwise."""
+        out: Condition = {}
+        for name, vocab in self.cfg.conditions.items():
+            if name not in values:
+                raise ValueError(f"this model is conditioned on {sorted(self.cfg.conditions)}; "
+                                 f"give condition={{{name!r}: ...}}")  # fmt: skip
+            raw = values[name]
+            items = list(raw) if isinstance(raw, (list, tuple, np.ndarray, torch.Tensor)) else [raw]
+            items = items * batch if len(items) == 1 else items
+            if len(items) != batch:
+                raise ValueError(f"condition {name!r}: {len(items)} values for a batch of {batch}")
+            index = {v: i for i, v in enumerate(vocab)}
+            try:
+                codes = [index[_label_key(v)] for v in items]
+            except KeyError as exc:
+                raise ValueError(
+                    f"condition {name!r}: value {exc.args[0]!r} was not in the training data; "
+                    f"known: {', '.join(vocab[:30])}{' ...' if len(vocab) > 30 else ''}"
+                ) from None
+            out[name] = torch.tensor(codes, dtype=torch.long, device=self.normalizer.mean.device)
+        return out
+
+    def _condition_vector(self, condition: Condition | None, batch: int) -> torch.Tensor | None:
+        if not self.is_conditional:
+            return None
+        if condition is None:
+            raise ValueError(
+                f"this model is conditioned on {sorted(self.cfg.conditions)}: pass condition"
+            )
+        parts = [self.embeddings[name](condition[name]) for name in self.cfg.conditions]
+        vec = torch.cat(parts, dim=1)
+        if vec.shape[0] != batch:
+            raise ValueError(f"condition has {vec.shape[0]} rows for a batch of {batch}")
+        return vec
+
+    def encode(
+        self, x: torch.Tensor, condition: Condition | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised log-mel -> posterior mean and log-variance."""
+        return self.encoder(x, self._condition_vector(condition, x.shape[0]))
+
+    def decode(self, z: torch.Tensor, condition: Condition | None = None) -> torch.Tensor:
         """Latent -> normalised log-mel."""
-        return self.decoder(z)
+        return self.decoder(z, self._condition_vector(condition, z.shape[0]))
+
+    def bind(self, condition: Condition | None) -> nn.Module:
+        """This model with `condition` fixed, so objectives call encode(x) / decode(z) as for an
+        unconditional model (every objective is then conditional for free)."""
+        return self if condition is None else ConditionedVAE(self, condition)
 
     @staticmethod
     def reparameterize(
@@ -148,3 +225,47 @@ class ConvVAE(nn.Module):
 
     def config_dict(self) -> dict:
         return asdict(self.cfg)
+
+
+class ConditionedVAE(nn.Module):
+    """A view of a conditional ConvVAE with its condition bound (see ConvVAE.bind)."""
+
+    def __init__(self, model: ConvVAE, condition: Condition) -> None:
+        super().__init__()
+        self.model = model
+        self.condition = condition
+        self.reparameterize = model.reparameterize
+
+    @property
+    def latent_dim(self) -> int:
+        return self.model.latent_dim
+
+    @property
+    def normalizer(self) -> MelNormalizer:
+        return self.model.normalizer
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model.encode(x, self.condition)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.model.decode(z, self.condition)
+
+
+def _label_key(value) -> str:
+    """Label values are matched as strings, so 60, 60.0 from JSON and "60" agree."""
+    if isinstance(value, torch.Tensor):
+        value = value.item()
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value)
+
+
+def condition_vocabulary(labels: list) -> list[str]:
+    """Sorted distinct values of a label, as strings (numbers in numeric order)."""
+    keys = {_label_key(v) for v in labels}
+    try:
+        return sorted(keys, key=float)
+    except ValueError:
+        return sorted(keys)

@@ -68,11 +68,21 @@ class Objective(nn.Module):
         """The second player's loss on the same batch, minimised over `auxiliary_parameters`."""
         return None
 
-    def __init__(self, config: ObjectiveConfig, *, n_mels: int, dataset_size: int) -> None:
+    def __init__(
+        self,
+        config: ObjectiveConfig,
+        *,
+        n_mels: int,
+        dataset_size: int,
+        latent_dim: int | None = None,
+    ) -> None:
+        """`latent_dim` (the model's z size, passed by the trainer) lets an objective build
+        parameters that act on z, such as a discriminator, before its optimiser is made."""
         super().__init__()
         self.config = config
         self.n_mels = n_mels
         self.dataset_size = dataset_size
+        self.latent_dim = latent_dim
 
     def forward(
         self,

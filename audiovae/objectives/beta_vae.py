@@ -34,8 +34,15 @@ class BetaVAE(Objective):
 
     Config = BetaVAEConfig
 
-    def __init__(self, config: BetaVAEConfig, *, n_mels: int, dataset_size: int) -> None:
-        super().__init__(config, n_mels=n_mels, dataset_size=dataset_size)
+    def __init__(
+        self,
+        config: BetaVAEConfig,
+        *,
+        n_mels: int,
+        dataset_size: int,
+        latent_dim: int | None = None,
+    ) -> None:
+        super().__init__(config, n_mels=n_mels, dataset_size=dataset_size, latent_dim=latent_dim)
         self.likelihood = ReconstructionLikelihood(config.likelihood, n_mels, config.scale)
 
     def forward(

@@ -27,7 +27,7 @@ from audiovae.errors import AudioVAEError, CheckpointError, TrainingDiverged
 from audiovae.features.cache import FeatureCache, build_cache
 from audiovae.features.logmel import LogMelFrontEnd
 from audiovae.features.normalization import mel_band_statistics
-from audiovae.models.conv import ConvVAE, ConvVAEConfig
+from audiovae.models.conv import ConvVAE, ConvVAEConfig, condition_vocabulary
 from audiovae.objectives import Objective, get_objective
 from audiovae.train.checkpoint import (
     load_checkpoint,
@@ -60,10 +60,27 @@ def frontend_from_recipe(recipe: Recipe) -> LogMelFrontEnd:
     )
 
 
-def model_config_from_recipe(recipe: Recipe, frontend: LogMelFrontEnd) -> ConvVAEConfig:
-    """Model architecture for a recipe: input size from the front end and clip length."""
+def condition_labels(recipe: Recipe) -> list[str]:
+    """Labels the model is conditioned on (the objective's `condition`, e.g. cvae's)."""
+    return list(getattr(recipe.objective_config(), "condition", []) or [])
+
+
+def model_config_from_recipe(
+    recipe: Recipe, frontend: LogMelFrontEnd, labels: dict[str, list] | None = None
+) -> ConvVAEConfig:
+    """Model architecture for a recipe: input size from the front end and clip length; for a
+    conditional objective, the vocabulary of each condition label from the training `labels`."""
     m = recipe.model
+    conditions = {}
+    for name in condition_labels(recipe):
+        if labels is None or name not in labels:
+            have = ", ".join(sorted(labels or {}))
+            raise AudioVAEError(
+                f"objective.condition: the data has no label {name!r}; it has: {have}"
+            )
+        conditions[name] = condition_vocabulary(labels[name])
     return ConvVAEConfig(
+        conditions=conditions,
         n_mels=frontend.n_mels,
         frames=frontend.num_frames(recipe.data.clip_samples),
         latent_dim=m.latent_dim,
@@ -141,7 +158,7 @@ class Trainer:
         self.amp_dtype = autocast_dtype(self.cfg.precision, self.device)
         self.frontend = frontend_from_recipe(recipe).to(self.device)
         self.data = prepare_data(recipe, self.frontend, progress=self.cfg.progress)
-        self.model_cfg = model_config_from_recipe(recipe, self.frontend)
+        self.model_cfg = model_config_from_recipe(recipe, self.frontend, self.data.train.labels)
         torch.manual_seed(self.cfg.seed)
         self.model = ConvVAE(self.model_cfg)
         mean, std = mel_band_statistics(self.data.train.features, self.data.train_indices)
@@ -152,6 +169,7 @@ class Trainer:
             recipe.objective_config(),
             n_mels=self.model_cfg.n_mels,
             dataset_size=int(self.data.train_indices.size),
+            latent_dim=self.model_cfg.latent_dim,
         ).to(self.device)
         params = list(self.model.parameters()) + self.objective.main_parameters()
         self.aux_optimizer = self.objective.make_auxiliary_optimizer()
@@ -311,14 +329,28 @@ class Trainer:
             enabled=self.amp_dtype is not None,
         )
 
+    def _bound(self, cache: FeatureCache, indices: np.ndarray) -> torch.nn.Module:
+        """The model with the batch's condition labels bound (the model itself if unconditional)."""
+        if not self.model.is_conditional:
+            return self.model
+        values = {
+            name: [cache.labels[name][i] for i in indices] for name in self.model_cfg.conditions
+        }
+        try:
+            return self.model.bind(self.model.condition_indices(values, len(indices)))
+        except ValueError as err:
+            raise AudioVAEError(f"{cache.meta['source']}: {err}") from None
+
     def train_step(self) -> dict[str, torch.Tensor]:
         """One optimiser step on the batch of `self.step`; returns detached terms."""
         self.model.train()
-        x = self._to_device(self.data.train.batch(self.batch_indices(self.step)))
+        idx = self.batch_indices(self.step)
+        x = self._to_device(self.data.train.batch(idx))
+        model = self._bound(self.data.train, idx)
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(self.step, self.total_steps, self.cfg)
         with self._autocast():
-            out = self.objective(self.model, x, step=self.step, generator=self.noise)
+            out = self.objective(model, x, step=self.step, generator=self.noise)
         if not torch.isfinite(out.loss):
             terms = ", ".join(f"{k} {float(v.detach()):.4g}" for k, v in out.terms.items())
             kept = self.out / LAST
@@ -336,9 +368,7 @@ class Trainer:
         terms = {k: v.detach() for k, v in out.terms.items()}
         if self.aux_optimizer is not None:
             with self._autocast():
-                aux = self.objective.auxiliary_loss(
-                    self.model, x, step=self.step, generator=self.noise
-                )
+                aux = self.objective.auxiliary_loss(model, x, step=self.step, generator=self.noise)
             self.aux_optimizer.zero_grad(set_to_none=True)
             aux.loss.backward()
             self.aux_optimizer.step()
@@ -360,7 +390,9 @@ class Trainer:
             chunk = idx[start : start + self.cfg.batch_size]
             x = self._to_device(self.data.valid.batch(chunk))
             with self._autocast():
-                out = self.objective(self.model, x, step=self.step, generator=gen)
+                out = self.objective(
+                    self._bound(self.data.valid, chunk), x, step=self.step, generator=gen
+                )
             for k, v in out.terms.items():
                 totals[k] = totals.get(k, 0.0) + float(v) * len(chunk)
             if out.kl_per_dim is not None:
@@ -466,9 +498,11 @@ class Trainer:
         """(inputs, reconstructions from the posterior mean) of the first n validation clips,
         as log-mels."""
         self.model.eval()
-        x = self._to_device(self.data.valid.batch(self._example_indices(n)))
-        mu, _ = self.model.encode(x)
-        x_hat = self.model.decode(mu)
+        idx = self._example_indices(n)
+        x = self._to_device(self.data.valid.batch(idx))
+        model = self._bound(self.data.valid, idx)
+        mu, _ = model.encode(x)
+        x_hat = model.decode(mu)
         norm = self.model.normalizer
         return norm.denormalize(x).float().cpu(), norm.denormalize(x_hat).float().cpu()
 

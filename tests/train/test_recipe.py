@@ -39,7 +39,7 @@ def test_synthetic_recipe_matches_generator_defaults():
         ),
         ({"train": {"lr": "fast"}}, "train.lr: Input should be a valid number"),
         ({"train": {"batch_size": 0}}, "train.batch_size: Input should be greater than 0"),
-        ({"objective": {"name": "vae9"}}, "objective.name 'vae9' is unknown; available: beta_vae"),
+        ({"objective": {"name": "vae9"}}, "objective.name 'vae9' is unknown; available: "),
         ({"objective": {"name": "beta_vae", "bta": 2}}, "unknown key 'objective.bta' for beta_vae"),
         (
             {"objective": {"name": "beta_vae", "beta": -1}},
