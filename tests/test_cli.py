@@ -6,7 +6,7 @@ import json
 
 import yaml
 from click.testing import CliRunner
-from conftest import REPO, tiny_tree
+from support import REPO, tiny_tree
 
 from audiovae.cli import main
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import tiny_tree
+from support import tiny_tree
 
 from audiovae.api import AudioVAE
 from audiovae.cli import main

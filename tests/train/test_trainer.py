@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import REPO, tiny_tree
 from safetensors import safe_open
+from support import REPO, tiny_tree
 
 from audiovae.api import AudioVAE
 from audiovae.errors import AudioVAEError, CheckpointError, TrainingDiverged
