@@ -1,0 +1,139 @@
+"""Minibatch estimators of the aggregate posterior q(z), and the KL decomposition built on them.
+
+Chen et al. 2018 ("Isolating sources of disentanglement in variational autoencoders", NeurIPS,
+Sec. 3, eq. 2) split the data-averaged KL into three parts, with n the index of a training clip,
+q(z) = 1/N sum_n q(z|x_n) the aggregate posterior and q(z_d) its marginals:
+
+    E_n KL(q(z|x_n) || p(z)) = I_q(z; n)                          index-code mutual information
+                             + KL(q(z) || prod_d q(z_d))           total correlation
+                             + sum_d KL(q(z_d) || p(z_d))          dimension-wise KL
+
+For one sample z_i ~ q(z|x_i) per clip of a minibatch, the per-example terms are
+    mi_i = log q(z_i|x_i) - log q(z_i),  tc_i = log q(z_i) - sum_d log q(z_id),
+    dwkl_i = sum_d log q(z_id) - log p(z_i),
+whose sum telescopes to log q(z_i|x_i) - log p(z_i), the one-sample Monte Carlo KL, whatever
+estimator of log q is used. log q(z) has no closed form; the estimators below use the minibatch.
+
+Every estimator takes `log_q_pairs[i, j, ...] = log q(z_i | x_j)` for all pairs of the minibatch
+(any trailing shape: the joint density, or one entry per latent dimension for the marginals) and
+returns `[M, ...]` estimates of log q(z_i). These are pure functions, for training objectives and
+for evaluation alike.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal, NamedTuple
+
+import torch
+
+Estimator = Literal["mws", "mss"]
+_LOG_2PI = math.log(2 * math.pi)
+
+
+def log_density_gaussian(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """Elementwise log N(z; mu, exp(logvar)), normaliser included (shapes broadcast)."""
+    return -0.5 * (_LOG_2PI + logvar + (z - mu).pow(2) * torch.exp(-logvar))
+
+
+def pairwise_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """`[M, M, D]` table of log q(z_id | x_j): sample i of the batch under posterior j, dim d."""
+    return log_density_gaussian(z[:, None, :], mu[None, :, :], logvar[None, :, :])
+
+
+def _check_sizes(log_q_pairs: torch.Tensor, dataset_size: int) -> tuple[int, int]:
+    if log_q_pairs.dim() < 2 or log_q_pairs.shape[0] != log_q_pairs.shape[1]:
+        raise ValueError(
+            f"log_q_pairs must be [M, M, ...] (sample i under posterior j), "
+            f"got shape {tuple(log_q_pairs.shape)}"
+        )
+    m = log_q_pairs.shape[0]
+    if dataset_size < m:
+        raise ValueError(f"dataset_size ({dataset_size}) must be >= the minibatch size ({m})")
+    return m, dataset_size
+
+
+def log_qz_mws(log_q_pairs: torch.Tensor, dataset_size: int) -> torch.Tensor:
+    """Minibatch-weighted sampling (Chen et al. 2018, Sec. 4.1):
+    log q(z_i) ~ log sum_j q(z_i|x_j) - log(N M).
+
+    As published this is a lower bound with an offset that depends on the posteriors: for a
+    minibatch of distinct clips sum_j q(z_i|x_j) <= N q(z_i), so the estimate is
+    <= log q(z_i) - log M; it comes close to that when posteriors are narrow (only the own term
+    counts) and falls to log q(z_i) - log N when they all overlap. So MI and TC computed with it
+    are shifted (TC by about (D - 1) log N for broad posteriors in D dimensions); prefer
+    `log_qz_mss` for values that mean something.
+    """
+    m, n = _check_sizes(log_q_pairs, dataset_size)
+    return torch.logsumexp(log_q_pairs, dim=1) - math.log(n * m)
+
+
+def log_qz_mss(log_q_pairs: torch.Tensor, dataset_size: int) -> torch.Tensor:
+    """Minibatch-stratified sampling (the idea of Chen et al. 2018, appendix C.2), two strata.
+
+    q(z_i) = 1/N q(z_i|x_i) + 1/N sum_{n != i} q(z_i|x_n): the own clip is one stratum, taken
+    exactly; the other M - 1 clips of the batch are a uniform sample without replacement of the
+    other N - 1, so (N - 1)/(M - 1) sum_{j != i} q(z_i|x_j) estimates the second sum without bias.
+    Weights: 1/N on the diagonal, (N - 1)/(N (M - 1)) elsewhere; exp of the estimate is unbiased for
+    q(z_i) (Jensen: the log is slightly low), and exact when the batch is the whole data set.
+    (Chen et al.'s released code spreads the N - 1 others over M - 1 strata of unequal size
+    instead; both are unbiased for q.) With M = 1 there is no other clip: falls back to MWS.
+    """
+    m, n = _check_sizes(log_q_pairs, dataset_size)
+    if m == 1:
+        return log_qz_mws(log_q_pairs, dataset_size)
+    log_w = torch.full((m, m), math.log((n - 1) / (n * (m - 1))), dtype=log_q_pairs.dtype)
+    log_w.fill_diagonal_(-math.log(n))
+    log_w = log_w.to(log_q_pairs.device).view(m, m, *([1] * (log_q_pairs.dim() - 2)))
+    return torch.logsumexp(log_q_pairs + log_w, dim=1)
+
+
+ESTIMATORS = {"mws": log_qz_mws, "mss": log_qz_mss}
+
+
+class KLDecomposition(NamedTuple):
+    """Per-example terms `[M]` of Chen et al.'s decomposition; they sum to the one-sample MC KL."""
+
+    mi: torch.Tensor
+    tc: torch.Tensor
+    dwkl: torch.Tensor
+
+
+def decompose_kl(
+    z: torch.Tensor,
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    dataset_size: int,
+    estimator: Estimator = "mss",
+) -> KLDecomposition:
+    """Index-code MI, total correlation and dimension-wise KL of a minibatch (Chen et al. 2018,
+    eq. 2), for z [M, D] drawn from N(mu, exp(logvar)) [M, D] and a standard normal prior."""
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {sorted(ESTIMATORS)}, got {estimator!r}")
+    if not z.shape == mu.shape == logvar.shape or z.dim() != 2:
+        raise ValueError(
+            f"z, mu and logvar must all be [batch, latent_dim], got "
+            f"{tuple(z.shape)}, {tuple(mu.shape)}, {tuple(logvar.shape)}"
+        )
+    log_qz_of = ESTIMATORS[estimator]
+    pairs = pairwise_log_density(z, mu, logvar)  # [M, M, D]
+    log_qz_given_x = log_density_gaussian(z, mu, logvar).sum(dim=1)
+    log_pz = log_density_gaussian(z, torch.zeros_like(z), torch.zeros_like(z)).sum(dim=1)
+    log_qz = log_qz_of(pairs.sum(dim=2), dataset_size)
+    log_prod_qzd = log_qz_of(pairs, dataset_size).sum(dim=1)
+    return KLDecomposition(
+        mi=log_qz_given_x - log_qz,
+        tc=log_qz - log_prod_qzd,
+        dwkl=log_prod_qzd - log_pz,
+    )
+
+
+__all__ = [
+    "ESTIMATORS",
+    "KLDecomposition",
+    "decompose_kl",
+    "log_density_gaussian",
+    "log_qz_mss",
+    "log_qz_mws",
+    "pairwise_log_density",
+]
