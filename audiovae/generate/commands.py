@@ -257,7 +257,10 @@ def traverse(
 
     vae = _load(model, device)
     kl = vae.meta.get("valid_kl_per_dim")
-    order, collapsed = kl_order(kl if kl else np.zeros(vae.latent_dim))
+    if kl:
+        order, collapsed = kl_order(kl)
+    else:  # a run saved before KL per dimension was recorded: keep index order, mark nothing
+        order, collapsed = list(range(vae.latent_dim)), [False] * vae.latent_dim
     chosen = _parse_dims(dims, vae.latent_dim)
     if chosen is not None:
         keep = set(chosen)
@@ -278,9 +281,9 @@ def traverse(
     rows = [f"z{d}" + (f" KL {kl[d]:.2f}" if kl else "") + (" (collapsed)" if col else "")
             for d, col in zip(order, collapsed, strict=True)]  # fmt: skip
     cols = [f"{v:+.2f}" for v in values.tolist()]
-    files.append(plot_spectrogram_grid(logmels.view(len(order), steps, *logmels.shape[1:]),
-                                       out / "traverse.png", rows, cols,
-                                       title=f"collapsed: KL < {COLLAPSED_KL} nats"))  # fmt: skip
+    title = f"rows by KL; collapsed: KL < {COLLAPSED_KL} nats" if kl else "KL unknown: index order"
+    grid_lm = logmels.view(len(order), steps, *logmels.shape[1:])
+    files.append(plot_spectrogram_grid(grid_lm, out / "traverse.png", rows, cols, title=title))
     _report(files)
 
 
