@@ -36,13 +36,16 @@ from pydantic import Field
 from torch import nn
 
 from audiovae.objectives import register_objective
-from audiovae.objectives.base import Objective, ObjectiveConfig, ObjectiveOutput
+from audiovae.objectives.base import (
+    ObjectiveOutput,
+    ReconstructionConfig,
+    ReconstructionObjective,
+)
 from audiovae.objectives.factor_vae import latent_discriminator
 from audiovae.objectives.kl import gaussian_kl
-from audiovae.objectives.likelihood import LikelihoodName, ReconstructionLikelihood
 
 
-class AAEConfig(ObjectiveConfig):
+class AAEConfig(ReconstructionConfig):
     """Recipe section `objective` for `name: aae`."""
 
     name: str = "aae"
@@ -52,12 +55,10 @@ class AAEConfig(ObjectiveConfig):
     disc_hidden: int = Field(256, gt=0, description="units per discriminator hidden layer")
     disc_layers: int = Field(2, gt=0, description="discriminator hidden layers")
     disc_lr: float = Field(1e-4, gt=0, description="discriminator Adam learning rate")
-    likelihood: LikelihoodName = "gaussian"
-    scale: float = Field(1.0, gt=0, description="fixed std (gaussian) or scale (laplace); init")
 
 
 @register_objective("aae")
-class AdversarialAutoencoder(Objective):
+class AdversarialAutoencoder(ReconstructionObjective):
     """Reconstruction + adv_weight * non-saturating generator loss against a prior discriminator."""
 
     Config = AAEConfig
@@ -73,7 +74,6 @@ class AdversarialAutoencoder(Objective):
         super().__init__(config, n_mels=n_mels, dataset_size=dataset_size, latent_dim=latent_dim)
         if latent_dim is None:
             raise ValueError("aae needs latent_dim (the model's z size) for its discriminator")
-        self.likelihood = ReconstructionLikelihood(config.likelihood, n_mels, config.scale)
         self.discriminator = latent_discriminator(
             latent_dim, config.disc_hidden, config.disc_layers
         )
@@ -99,10 +99,8 @@ class AdversarialAutoencoder(Objective):
         step: int,
         generator: torch.Generator | None = None,
     ) -> ObjectiveOutput:
-        mu, logvar = model.encode(x)
-        z = model.reparameterize(mu, logvar, generator)
-        x_hat = model.decode(z).float()
-        recon = self.likelihood.nll(x_hat, x).mean()
+        p = self.posterior_pass(model, x, generator)
+        mu, logvar, z, x_hat, recon = p.mu, p.logvar, p.z, p.x_hat, p.recon
         adv = F.softplus(-self.prior_logit(z)).mean()  # -log D(z_q) = -log sigmoid(logit)
         loss = recon + self.config.adv_weight * adv
         kl_dims = gaussian_kl(mu.float(), logvar.float()).detach()

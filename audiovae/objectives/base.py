@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
+
+from audiovae.objectives.likelihood import LikelihoodName, ReconstructionLikelihood
 
 
 class ObjectiveConfig(BaseModel):
@@ -94,3 +96,48 @@ class Objective(nn.Module):
     ) -> ObjectiveOutput:
         """Evaluate on a batch `x` of normalised log-mels [batch, n_mels, frames]."""
         raise NotImplementedError
+
+
+class ReconstructionConfig(ObjectiveConfig):
+    """Keys shared by every objective with a reconstruction likelihood p(x|z)."""
+
+    likelihood: LikelihoodName = "gaussian"
+    scale: float = Field(1.0, gt=0, description="fixed std (gaussian) or scale (laplace); init")
+
+
+@dataclass
+class PosteriorPass:
+    """One encode -> sample -> decode pass: q(z|x)'s mean and log-variance, the sample z, the
+    decoded mean x_hat (float32) and the batch-mean reconstruction NLL (per-example sums)."""
+
+    mu: torch.Tensor
+    logvar: torch.Tensor
+    z: torch.Tensor
+    x_hat: torch.Tensor
+    recon: torch.Tensor
+
+
+class ReconstructionObjective(Objective):
+    """An objective that scores reconstructions with `ReconstructionLikelihood` (all of ours)."""
+
+    Config: ClassVar[type[ReconstructionConfig]] = ReconstructionConfig
+
+    def __init__(
+        self,
+        config: ReconstructionConfig,
+        *,
+        n_mels: int,
+        dataset_size: int,
+        latent_dim: int | None = None,
+    ) -> None:
+        super().__init__(config, n_mels=n_mels, dataset_size=dataset_size, latent_dim=latent_dim)
+        self.likelihood = ReconstructionLikelihood(config.likelihood, n_mels, config.scale)
+
+    def posterior_pass(
+        self, model: nn.Module, x: torch.Tensor, generator: torch.Generator | None = None
+    ) -> PosteriorPass:
+        """Encode x, draw z ~ q(z|x) from `generator`, decode, and score the reconstruction."""
+        mu, logvar = model.encode(x)
+        z = model.reparameterize(mu, logvar, generator)
+        x_hat = model.decode(z).float()
+        return PosteriorPass(mu, logvar, z, x_hat, self.likelihood.nll(x_hat, x).mean())

@@ -19,13 +19,16 @@ from pydantic import Field
 from torch import nn
 
 from audiovae.objectives import register_objective
-from audiovae.objectives.base import Objective, ObjectiveConfig, ObjectiveOutput
+from audiovae.objectives.base import (
+    ObjectiveOutput,
+    ReconstructionConfig,
+    ReconstructionObjective,
+)
 from audiovae.objectives.kl import gaussian_kl
-from audiovae.objectives.likelihood import LikelihoodName, ReconstructionLikelihood
 from audiovae.objectives.tc import Estimator, decompose_kl
 
 
-class BetaTCVAEConfig(ObjectiveConfig):
+class BetaTCVAEConfig(ReconstructionConfig):
     """Recipe section `objective` for `name: beta_tcvae`."""
 
     name: str = "beta_tcvae"
@@ -35,26 +38,13 @@ class BetaTCVAEConfig(ObjectiveConfig):
     estimator: Estimator = Field(
         "mss", description="log q(z) from the minibatch: mss (stratified) or mws (weighted)"
     )
-    likelihood: LikelihoodName = "gaussian"
-    scale: float = Field(1.0, gt=0, description="fixed std (gaussian) or scale (laplace); init")
 
 
 @register_objective("beta_tcvae")
-class BetaTCVAE(Objective):
+class BetaTCVAE(ReconstructionObjective):
     """Reconstruction + weighted MI, TC and dimension-wise KL, per-example sums, batch mean."""
 
     Config = BetaTCVAEConfig
-
-    def __init__(
-        self,
-        config: BetaTCVAEConfig,
-        *,
-        n_mels: int,
-        dataset_size: int,
-        latent_dim: int | None = None,
-    ) -> None:
-        super().__init__(config, n_mels=n_mels, dataset_size=dataset_size, latent_dim=latent_dim)
-        self.likelihood = ReconstructionLikelihood(config.likelihood, n_mels, config.scale)
 
     def forward(
         self,
@@ -64,11 +54,9 @@ class BetaTCVAE(Objective):
         step: int,
         generator: torch.Generator | None = None,
     ) -> ObjectiveOutput:
-        mu, logvar = model.encode(x)
-        z = model.reparameterize(mu, logvar, generator)
-        x_hat = model.decode(z).float()
+        p = self.posterior_pass(model, x, generator)
+        mu, logvar, z, x_hat, recon = p.mu, p.logvar, p.z, p.x_hat, p.recon
         mu, logvar, z = mu.float(), logvar.float(), z.float()
-        recon = self.likelihood.nll(x_hat, x).mean()
         n = max(self.dataset_size, x.shape[0])  # a batch can never hold more clips than N
         parts = decompose_kl(z, mu, logvar, n, self.config.estimator)
         mi, tc, dwkl = parts.mi.mean(), parts.tc.mean(), parts.dwkl.mean()

@@ -14,36 +14,26 @@ from pydantic import Field
 from torch import nn
 
 from audiovae.objectives import register_objective
-from audiovae.objectives.base import Objective, ObjectiveConfig, ObjectiveOutput
+from audiovae.objectives.base import (
+    ObjectiveOutput,
+    ReconstructionConfig,
+    ReconstructionObjective,
+)
 from audiovae.objectives.kl import gaussian_kl
-from audiovae.objectives.likelihood import LikelihoodName, ReconstructionLikelihood
 
 
-class BetaVAEConfig(ObjectiveConfig):
+class BetaVAEConfig(ReconstructionConfig):
     """Recipe section `objective` for `name: beta_vae`."""
 
     name: str = "beta_vae"
     beta: float = Field(1.0, ge=0, description="weight of the KL term (per-example sums)")
-    likelihood: LikelihoodName = "gaussian"
-    scale: float = Field(1.0, gt=0, description="fixed std (gaussian) or scale (laplace); init")
 
 
 @register_objective("beta_vae")
-class BetaVAE(Objective):
+class BetaVAE(ReconstructionObjective):
     """Reconstruction + beta * KL, both summed per example and averaged over the batch."""
 
     Config = BetaVAEConfig
-
-    def __init__(
-        self,
-        config: BetaVAEConfig,
-        *,
-        n_mels: int,
-        dataset_size: int,
-        latent_dim: int | None = None,
-    ) -> None:
-        super().__init__(config, n_mels=n_mels, dataset_size=dataset_size, latent_dim=latent_dim)
-        self.likelihood = ReconstructionLikelihood(config.likelihood, n_mels, config.scale)
 
     def forward(
         self,
@@ -53,10 +43,8 @@ class BetaVAE(Objective):
         step: int,
         generator: torch.Generator | None = None,
     ) -> ObjectiveOutput:
-        mu, logvar = model.encode(x)
-        z = model.reparameterize(mu, logvar, generator)
-        x_hat = model.decode(z).float()
-        recon = self.likelihood.nll(x_hat, x).mean()
+        p = self.posterior_pass(model, x, generator)
+        mu, logvar, x_hat, recon = p.mu, p.logvar, p.x_hat, p.recon
         kl_dims = gaussian_kl(mu.float(), logvar.float())
         kl = kl_dims.sum(dim=1).mean()
         loss = recon + self.config.beta * kl

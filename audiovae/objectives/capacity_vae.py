@@ -22,12 +22,15 @@ from pydantic import Field
 from torch import nn
 
 from audiovae.objectives import register_objective
-from audiovae.objectives.base import Objective, ObjectiveConfig, ObjectiveOutput
+from audiovae.objectives.base import (
+    ObjectiveOutput,
+    ReconstructionConfig,
+    ReconstructionObjective,
+)
 from audiovae.objectives.kl import gaussian_kl
-from audiovae.objectives.likelihood import LikelihoodName, ReconstructionLikelihood
 
 
-class CapacityVAEConfig(ObjectiveConfig):
+class CapacityVAEConfig(ReconstructionConfig):
     """Recipe section `objective` for `name: capacity_vae`."""
 
     name: str = "capacity_vae"
@@ -35,8 +38,6 @@ class CapacityVAEConfig(ObjectiveConfig):
     c_max: float = Field(25.0, ge=0, description="capacity in nats reached after c_steps")
     c_start: float = Field(0.0, ge=0, description="capacity in nats at step 0")
     c_steps: int = Field(2000, ge=0, description="steps of the linear ramp (0: c_max at once)")
-    likelihood: LikelihoodName = "gaussian"
-    scale: float = Field(1.0, gt=0, description="fixed std (gaussian) or scale (laplace); init")
 
 
 def capacity_at(step: int, c_start: float, c_max: float, c_steps: int) -> float:
@@ -48,21 +49,10 @@ def capacity_at(step: int, c_start: float, c_max: float, c_steps: int) -> float:
 
 
 @register_objective("capacity_vae")
-class CapacityVAE(Objective):
+class CapacityVAE(ReconstructionObjective):
     """Reconstruction + gamma * |KL - C(step)|, per-example sums averaged over the batch."""
 
     Config = CapacityVAEConfig
-
-    def __init__(
-        self,
-        config: CapacityVAEConfig,
-        *,
-        n_mels: int,
-        dataset_size: int,
-        latent_dim: int | None = None,
-    ) -> None:
-        super().__init__(config, n_mels=n_mels, dataset_size=dataset_size, latent_dim=latent_dim)
-        self.likelihood = ReconstructionLikelihood(config.likelihood, n_mels, config.scale)
 
     def capacity(self, step: int) -> float:
         """The target KL in nats at `step`."""
@@ -77,10 +67,8 @@ class CapacityVAE(Objective):
         step: int,
         generator: torch.Generator | None = None,
     ) -> ObjectiveOutput:
-        mu, logvar = model.encode(x)
-        z = model.reparameterize(mu, logvar, generator)
-        x_hat = model.decode(z).float()
-        recon = self.likelihood.nll(x_hat, x).mean()
+        p = self.posterior_pass(model, x, generator)
+        mu, logvar, x_hat, recon = p.mu, p.logvar, p.x_hat, p.recon
         kl_dims = gaussian_kl(mu.float(), logvar.float())
         kl_each = kl_dims.sum(dim=1)
         c = self.capacity(step)

@@ -33,9 +33,12 @@ from pydantic import Field
 from torch import nn
 
 from audiovae.objectives import register_objective
-from audiovae.objectives.base import Objective, ObjectiveConfig, ObjectiveOutput
+from audiovae.objectives.base import (
+    ObjectiveOutput,
+    ReconstructionConfig,
+    ReconstructionObjective,
+)
 from audiovae.objectives.kl import gaussian_kl
-from audiovae.objectives.likelihood import LikelihoodName, ReconstructionLikelihood
 
 
 def permute_dims(z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -69,7 +72,7 @@ def latent_discriminator(latent_dim: int, hidden: int, layers: int) -> nn.Sequen
     return nn.Sequential(*blocks)
 
 
-class FactorVAEConfig(ObjectiveConfig):
+class FactorVAEConfig(ReconstructionConfig):
     """Recipe section `objective` for `name: factor_vae`."""
 
     name: str = "factor_vae"
@@ -79,12 +82,10 @@ class FactorVAEConfig(ObjectiveConfig):
     disc_hidden: int = Field(256, gt=0, description="units per discriminator hidden layer")
     disc_layers: int = Field(4, gt=0, description="discriminator hidden layers")
     disc_lr: float = Field(1e-4, gt=0, description="discriminator Adam learning rate")
-    likelihood: LikelihoodName = "gaussian"
-    scale: float = Field(1.0, gt=0, description="fixed std (gaussian) or scale (laplace); init")
 
 
 @register_objective("factor_vae")
-class FactorVAE(Objective):
+class FactorVAE(ReconstructionObjective):
     """Reconstruction + KL + gamma * discriminator estimate of TC(q(z)); per-example sums."""
 
     Config = FactorVAEConfig
@@ -102,7 +103,6 @@ class FactorVAE(Objective):
             raise ValueError(
                 "factor_vae needs latent_dim (the model's z size) for its discriminator"
             )
-        self.likelihood = ReconstructionLikelihood(config.likelihood, n_mels, config.scale)
         self.discriminator = latent_discriminator(
             latent_dim, config.disc_hidden, config.disc_layers
         )
@@ -128,10 +128,8 @@ class FactorVAE(Objective):
         step: int,
         generator: torch.Generator | None = None,
     ) -> ObjectiveOutput:
-        mu, logvar = model.encode(x)
-        z = model.reparameterize(mu, logvar, generator)
-        x_hat = model.decode(z).float()
-        recon = self.likelihood.nll(x_hat, x).mean()
+        p = self.posterior_pass(model, x, generator)
+        mu, logvar, z, x_hat, recon = p.mu, p.logvar, p.z, p.x_hat, p.recon
         kl_dims = gaussian_kl(mu.float(), logvar.float())
         kl = kl_dims.sum(dim=1).mean()
         tc = self.tc_estimate(z).mean()

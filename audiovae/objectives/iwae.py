@@ -23,19 +23,21 @@ from pydantic import Field
 from torch import nn
 
 from audiovae.objectives import register_objective
-from audiovae.objectives.base import Objective, ObjectiveConfig, ObjectiveOutput
+from audiovae.objectives.base import (
+    ObjectiveOutput,
+    ReconstructionConfig,
+    ReconstructionObjective,
+)
 from audiovae.objectives.kl import gaussian_kl
-from audiovae.objectives.likelihood import LikelihoodName, ReconstructionLikelihood
+from audiovae.objectives.likelihood import ReconstructionLikelihood
 from audiovae.objectives.tc import log_density_gaussian
 
 
-class IWAEConfig(ObjectiveConfig):
+class IWAEConfig(ReconstructionConfig):
     """Recipe section `objective` for `name: iwae`."""
 
     name: str = "iwae"
     k: int = Field(5, ge=1, description="importance samples per example (decoder runs k times)")
-    likelihood: LikelihoodName = "gaussian"
-    scale: float = Field(1.0, gt=0, description="fixed std (gaussian) or scale (laplace); init")
 
 
 def _wide(t: torch.Tensor) -> torch.Tensor:
@@ -100,21 +102,10 @@ def iwae_log_likelihood(
 
 
 @register_objective("iwae")
-class IWAE(Objective):
+class IWAE(ReconstructionObjective):
     """Negative k-sample importance-weighted bound, averaged over the batch."""
 
     Config = IWAEConfig
-
-    def __init__(
-        self,
-        config: IWAEConfig,
-        *,
-        n_mels: int,
-        dataset_size: int,
-        latent_dim: int | None = None,
-    ) -> None:
-        super().__init__(config, n_mels=n_mels, dataset_size=dataset_size, latent_dim=latent_dim)
-        self.likelihood = ReconstructionLikelihood(config.likelihood, n_mels, config.scale)
 
     def forward(
         self,
