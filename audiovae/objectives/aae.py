@@ -38,58 +38,29 @@ from torch import nn
 from audiovae.objectives import register_objective
 from audiovae.objectives.base import (
     ObjectiveOutput,
-    ReconstructionConfig,
-    ReconstructionObjective,
 )
-from audiovae.objectives.factor_vae import latent_discriminator
+from audiovae.objectives.discriminator import DiscriminatorConfig, DiscriminatorObjective
 from audiovae.objectives.kl import gaussian_kl
 
 
-class AAEConfig(ReconstructionConfig):
+class AAEConfig(DiscriminatorConfig):
     """Recipe section `objective` for `name: aae`."""
 
     name: str = "aae"
     adv_weight: float = Field(
         10.0, ge=0, description="weight of the generator loss -log D(z_q) (nats per example)"
     )
-    disc_hidden: int = Field(256, gt=0, description="units per discriminator hidden layer")
-    disc_layers: int = Field(2, gt=0, description="discriminator hidden layers")
-    disc_lr: float = Field(1e-4, gt=0, description="discriminator Adam learning rate")
 
 
 @register_objective("aae")
-class AdversarialAutoencoder(ReconstructionObjective):
+class AdversarialAutoencoder(DiscriminatorObjective):
     """Reconstruction + adv_weight * non-saturating generator loss against a prior discriminator."""
 
     Config = AAEConfig
 
-    def __init__(
-        self,
-        config: AAEConfig,
-        *,
-        n_mels: int,
-        dataset_size: int,
-        latent_dim: int | None = None,
-    ) -> None:
-        super().__init__(config, n_mels=n_mels, dataset_size=dataset_size, latent_dim=latent_dim)
-        if latent_dim is None:
-            raise ValueError("aae needs latent_dim (the model's z size) for its discriminator")
-        self.discriminator = latent_discriminator(
-            latent_dim, config.disc_hidden, config.disc_layers
-        )
-
-    def auxiliary_parameters(self) -> list[nn.Parameter]:
-        return list(self.discriminator.parameters())
-
-    def make_auxiliary_optimizer(self) -> torch.optim.Optimizer:
-        """Adam(disc_lr, betas (0.5, 0.9)) for the discriminator."""
-        return torch.optim.Adam(
-            self.auxiliary_parameters(), lr=self.config.disc_lr, betas=(0.5, 0.9)
-        )
-
     def prior_logit(self, z: torch.Tensor) -> torch.Tensor:
         """D's logit log D(z) / (1 - D(z)) that z is a prior sample [batch] (float32)."""
-        return self.discriminator(z).squeeze(1).float()
+        return self.logit(z)
 
     def forward(
         self,

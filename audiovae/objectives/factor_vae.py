@@ -35,9 +35,8 @@ from torch import nn
 from audiovae.objectives import register_objective
 from audiovae.objectives.base import (
     ObjectiveOutput,
-    ReconstructionConfig,
-    ReconstructionObjective,
 )
+from audiovae.objectives.discriminator import DiscriminatorConfig, DiscriminatorObjective
 from audiovae.objectives.kl import gaussian_kl
 
 
@@ -55,70 +54,25 @@ def permute_dims(z: torch.Tensor, generator: torch.Generator | None = None) -> t
     return z.gather(0, keys.argsort(dim=0))
 
 
-def latent_discriminator(latent_dim: int, hidden: int, layers: int) -> nn.Sequential:
-    """An MLP z [batch, latent_dim] -> one logit [batch, 1]: `layers` hidden layers of `hidden`
-    units with LeakyReLU(0.2) (the discriminators of Kim and Mnih 2018, appendix)."""
-    if latent_dim <= 0 or hidden <= 0 or layers <= 0:
-        raise ValueError(
-            f"discriminator sizes must be positive: latent_dim={latent_dim}, hidden={hidden}, "
-            f"layers={layers}"
-        )
-    blocks: list[nn.Module] = []
-    width = latent_dim
-    for _ in range(layers):
-        blocks += [nn.Linear(width, hidden), nn.LeakyReLU(0.2)]
-        width = hidden
-    blocks.append(nn.Linear(width, 1))
-    return nn.Sequential(*blocks)
-
-
-class FactorVAEConfig(ReconstructionConfig):
+class FactorVAEConfig(DiscriminatorConfig):
     """Recipe section `objective` for `name: factor_vae`."""
 
     name: str = "factor_vae"
     gamma: float = Field(
         10.0, ge=0, description="weight of the total-correlation estimate (nats per example)"
     )
-    disc_hidden: int = Field(256, gt=0, description="units per discriminator hidden layer")
     disc_layers: int = Field(4, gt=0, description="discriminator hidden layers")
-    disc_lr: float = Field(1e-4, gt=0, description="discriminator Adam learning rate")
 
 
 @register_objective("factor_vae")
-class FactorVAE(ReconstructionObjective):
+class FactorVAE(DiscriminatorObjective):
     """Reconstruction + KL + gamma * discriminator estimate of TC(q(z)); per-example sums."""
 
     Config = FactorVAEConfig
 
-    def __init__(
-        self,
-        config: FactorVAEConfig,
-        *,
-        n_mels: int,
-        dataset_size: int,
-        latent_dim: int | None = None,
-    ) -> None:
-        super().__init__(config, n_mels=n_mels, dataset_size=dataset_size, latent_dim=latent_dim)
-        if latent_dim is None:
-            raise ValueError(
-                "factor_vae needs latent_dim (the model's z size) for its discriminator"
-            )
-        self.discriminator = latent_discriminator(
-            latent_dim, config.disc_hidden, config.disc_layers
-        )
-
-    def auxiliary_parameters(self) -> list[nn.Parameter]:
-        return list(self.discriminator.parameters())
-
-    def make_auxiliary_optimizer(self) -> torch.optim.Optimizer:
-        """Adam(disc_lr, betas (0.5, 0.9)), the discriminator optimiser of Kim and Mnih 2018."""
-        return torch.optim.Adam(
-            self.auxiliary_parameters(), lr=self.config.disc_lr, betas=(0.5, 0.9)
-        )
-
     def tc_estimate(self, z: torch.Tensor) -> torch.Tensor:
         """Per-example density-ratio estimate log D(z) / (1 - D(z)) [batch] (float32)."""
-        return self.discriminator(z).squeeze(1).float()
+        return self.logit(z)
 
     def forward(
         self,
