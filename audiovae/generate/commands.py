@@ -36,6 +36,13 @@ INPUT_CONDITION = click.option("--input-condition", "input_condition", multiple=
                                "(default: --condition).")  # fmt: skip
 
 
+def generation_options(func):
+    """The options every model-driven generation command shares, and one-line user errors."""
+    for option in (_user_errors, INPUT_CONDITION, CONDITION, DEVICE, PHASE, ITERS, OUT):
+        func = option(func)
+    return func
+
+
 def _conditions(vae, condition, input_condition, needs_input: bool = True):
     """(encode, decode) conditions from LABEL=VALUE options, checked against the model."""
 
@@ -87,13 +94,7 @@ def _report(paths: list[Path]) -> None:
 @click.command()
 @MODEL
 @click.argument("audio", nargs=-1, required=True, type=AUDIO_FILE)
-@OUT
-@ITERS
-@PHASE
-@DEVICE
-@CONDITION
-@INPUT_CONDITION
-@_user_errors
+@generation_options
 def reconstruct(model, audio, out, iters, phase_init, device, condition, input_condition) -> None:
     """Encode, decode and re-synthesise AUDIO files through MODEL (long files in windows)."""
     from audiovae.generate.render import load_input, reconstruct_logmel, write_group
@@ -184,13 +185,7 @@ def resynth(audio, out, recipe, model, iters, phase_init) -> None:
     show_default=True,
     help="Seconds between steps in all.wav.",
 )
-@OUT
-@ITERS
-@PHASE
-@DEVICE
-@CONDITION
-@INPUT_CONDITION
-@_user_errors
+@generation_options
 def morph(
     model, a, b, steps, path_kind, crossfade, out, iters, phase_init, device, condition,
     input_condition,
@@ -239,13 +234,7 @@ def _parse_dims(text: str, latent_dim: int) -> list[int] | None:
 @click.option("--dims", default="all", show_default=True, help="'all' or a comma list, e.g. 0,3,5.")
 @click.option("--range", "value_range", nargs=2, type=float, default=(-3.0, 3.0), show_default=True)
 @click.option("--steps", type=click.IntRange(min=2), default=7, show_default=True)
-@OUT
-@ITERS
-@PHASE
-@DEVICE
-@CONDITION
-@INPUT_CONDITION
-@_user_errors
+@generation_options
 def traverse(
     model, input_path, dims, value_range, steps, out, iters, phase_init, device, condition,
     input_condition,
@@ -292,13 +281,7 @@ def traverse(
 @click.option("-n", "count", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--temperature", type=float, default=1.0, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@OUT
-@ITERS
-@PHASE
-@DEVICE
-@CONDITION
-@INPUT_CONDITION
-@_user_errors
+@generation_options
 def sample(
     model, count, temperature, seed, out, iters, phase_init, device, condition, input_condition
 ) -> None:  # fmt: skip
@@ -339,13 +322,7 @@ def sample(
     default=None,
     help="How many factor dims (default: a quarter of the latent).",
 )
-@OUT
-@ITERS
-@PHASE
-@DEVICE
-@CONDITION
-@INPUT_CONDITION
-@_user_errors
+@generation_options
 def swap(
     model, a, b, dims, factor, k, out, iters, phase_init, device, condition, input_condition
 ) -> None:  # fmt: skip
