@@ -64,6 +64,7 @@ class DataSection(Section):
     sample_rate: int = Field(16000, gt=0)
     clip_seconds: float = Field(1.008, gt=0)  # 64 frames at hop 256 and 16 kHz
     crop: Literal["start", "center"] = "start"
+    train_crop_seconds: float | None = Field(None, gt=0)
     min_seconds: float | None = Field(None, ge=0)
     on_bad_file: Literal["error", "skip"] = "error"
     labels_csv: str | None = None
@@ -76,9 +77,25 @@ class DataSection(Section):
             raise ValueError(f"data.kind {self.kind!r} needs data.train (a folder)")
         return self
 
+    @model_validator(mode="after")
+    def _crop_fits(self) -> DataSection:
+        if self.train_crop_seconds is not None and self.train_crop_seconds > self.clip_seconds:
+            raise ValueError(
+                f"data.train_crop_seconds ({self.train_crop_seconds}) must not exceed "
+                f"data.clip_seconds ({self.clip_seconds})"
+            )
+        return self
+
     @property
     def clip_samples(self) -> int:
+        """Samples per cached clip."""
         return int(round(self.clip_seconds * self.sample_rate))
+
+    @property
+    def window_samples(self) -> int:
+        """Samples the model sees: the random training crop if set, else the whole clip."""
+        seconds = self.train_crop_seconds or self.clip_seconds
+        return int(round(seconds * self.sample_rate))
 
 
 class FeaturesSection(Section):

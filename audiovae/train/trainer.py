@@ -82,7 +82,7 @@ def model_config_from_recipe(
     return ConvVAEConfig(
         conditions=conditions,
         n_mels=frontend.n_mels,
-        frames=frontend.num_frames(recipe.data.clip_samples),
+        frames=frontend.num_frames(recipe.data.window_samples),
         latent_dim=m.latent_dim,
         channels=list(m.channels),
         kernel_size=m.kernel_size,
@@ -234,7 +234,7 @@ class Trainer:
         return {
             "model": self.model_cfg.__dict__ | {"channels": list(self.model_cfg.channels)},
             "frontend": self.frontend.config(),
-            "clip_samples": self.recipe.data.clip_samples,
+            "clip_samples": self.recipe.data.window_samples,
             "objective": self.recipe.objective_config().model_dump(mode="json"),
             "data": self.data.summary(),
             "label_names": sorted(labels),
@@ -315,6 +315,21 @@ class Trainer:
         chosen = perm[within * self.batch_size : (within + 1) * self.batch_size]
         return self.data.train_indices[chosen]
 
+    def _window(self, batch: torch.Tensor, step: int | None = None) -> torch.Tensor:
+        """The model's window of cached log-mels [batch, mels, frames]: a random window per clip
+        at training steps (offsets a pure function of seed and step, so resume stays exact), the
+        `data.crop` window (start or center) for validation; the whole clip without a crop."""
+        frames = self.model_cfg.frames
+        spare = batch.shape[-1] - frames
+        if spare <= 0:
+            return batch
+        if step is None:
+            offset = 0 if self.recipe.data.crop == "start" else spare // 2
+            return batch[..., offset : offset + frames]
+        gen = torch.Generator().manual_seed(self.cfg.seed * 7_919 + 104_729 * step + 1)
+        offsets = torch.randint(0, spare + 1, (batch.shape[0],), generator=gen)
+        return random_windows(batch, offsets, frames)
+
     def _to_device(self, batch: torch.Tensor) -> torch.Tensor:
         if self.device.type == "cuda":
             batch = batch.pin_memory().to(self.device, non_blocking=True)
@@ -345,7 +360,7 @@ class Trainer:
         """One optimiser step on the batch of `self.step`; returns detached terms."""
         self.model.train()
         idx = self.batch_indices(self.step)
-        x = self._to_device(self.data.train.batch(idx))
+        x = self._to_device(self._window(self.data.train.batch(idx), self.step))
         model = self._bound(self.data.train, idx)
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(self.step, self.total_steps, self.cfg)
@@ -388,7 +403,7 @@ class Trainer:
         idx = self.data.valid_indices
         for start in range(0, idx.size, self.cfg.batch_size):
             chunk = idx[start : start + self.cfg.batch_size]
-            x = self._to_device(self.data.valid.batch(chunk))
+            x = self._to_device(self._window(self.data.valid.batch(chunk)))
             with self._autocast():
                 out = self.objective(
                     self._bound(self.data.valid, chunk), x, step=self.step, generator=gen
@@ -499,7 +514,7 @@ class Trainer:
         as log-mels."""
         self.model.eval()
         idx = self._example_indices(n)
-        x = self._to_device(self.data.valid.batch(idx))
+        x = self._to_device(self._window(self.data.valid.batch(idx)))
         model = self._bound(self.data.valid, idx)
         mu, _ = model.encode(x)
         x_hat = model.decode(mu)
@@ -522,6 +537,12 @@ class Trainer:
         plot_reconstructions(
             x, x_hat, self.out / "reconstructions.png", titles=ids, frontend=self.frontend
         )
+
+
+def random_windows(batch: torch.Tensor, offsets: torch.Tensor, frames: int) -> torch.Tensor:
+    """batch[i, :, offsets[i] : offsets[i] + frames] for every i, in one gather."""
+    index = (offsets[:, None] + torch.arange(frames)[None, :])[:, None, :]
+    return batch.gather(2, index.expand(batch.shape[0], batch.shape[1], frames))
 
 
 def _strip(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

@@ -231,3 +231,47 @@ def test_latents_of_the_tiny_model_carry_pitch_and_family(trained_run, cache_dir
         accuracy = clf.score(mu[b], y[b])
         chance = 1 / len(set(y))
         assert accuracy >= floor, (factor, accuracy, chance)
+
+
+def test_random_windows_match_slicing():
+    from audiovae.train.trainer import random_windows
+
+    batch = torch.arange(2 * 3 * 10, dtype=torch.float32).view(2, 3, 10)
+    out = random_windows(batch, torch.tensor([0, 4]), 5)
+    assert torch.equal(out[0], batch[0, :, 0:5]) and torch.equal(out[1], batch[1, :, 4:9])
+
+
+def test_random_crop_training_windows_vary_and_resume_exactly(tmp_path, cache_dir):
+    tree = tiny_tree(cache_dir, max_steps=12, checkpoint_every=1000, validate_every=6)
+    tree["data"]["train_crop_seconds"] = 0.25  # 4000 samples: 16 of the 32 cached frames
+    recipe = recipe_from_dict(tree)
+    full = Trainer(recipe, tmp_path / "full")
+    assert full.model_cfg.frames == 16
+    clips = full.data.train.batch(full.batch_indices(0))
+    a, b = full._window(clips, 0), full._window(clips, 1)
+    assert a.shape[-1] == 16 and not torch.equal(a, b)  # other offsets at another step
+    assert torch.equal(full._window(clips), clips[..., :16])  # validation: the start window
+    full.fit()
+    part = Trainer(recipe, tmp_path / "part")
+    part.start_run_folder()
+    for _ in range(5):
+        part.train_step()
+    part.save()
+    Trainer(recipe, tmp_path / "part", resume=True).fit()
+    p_full = _params(tmp_path / "full/checkpoints/last.safetensors")
+    p_part = _params(tmp_path / "part/checkpoints/last.safetensors")
+    assert all(torch.equal(p_full[k], p_part[k]) for k in p_full)
+    vae = AudioVAE.load(tmp_path / "full")
+    assert vae.clip_samples == 4000 and vae.encode(np.zeros((1, 9000), np.float32))[0].shape == (
+        1,
+        16,
+    )
+
+
+def test_crop_longer_than_clip_is_rejected(cache_dir):
+    from audiovae.errors import RecipeError
+
+    tree = tiny_tree(cache_dir)
+    tree["data"]["train_crop_seconds"] = 2.0
+    with pytest.raises(RecipeError, match="train_crop_seconds .* must not exceed"):
+        recipe_from_dict(tree)
