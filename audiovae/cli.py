@@ -92,8 +92,9 @@ def _add_commands() -> None:
     """Register the commands that live beside the modules they drive."""
     from audiovae.export.commands import COMMANDS as EXPORT
     from audiovae.generate.commands import COMMANDS as GENERATE
+    from audiovae.metrics.commands import COMMANDS as METRICS
 
-    for command in (*GENERATE, *EXPORT):
+    for command in (*GENERATE, *EXPORT, *METRICS):
         main.add_command(command)
 
 

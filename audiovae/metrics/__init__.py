@@ -1,0 +1,30 @@
+"""Metrics on learned latent codes: one pure function per metric.
+
+`disentanglement` scores codes against known discrete factors of variation (MIG, SAP, DCI, the
+FactorVAE score and the beta-VAE score); each returns its score(s) and a JSON-serialisable dict
+that names its estimator choices.
+"""
+
+from audiovae.metrics.disentanglement import (
+    beta_vae_score,
+    dci,
+    dci_importance_matrix,
+    discrete_entropy,
+    discrete_mutual_info,
+    equal_width_bins,
+    factor_vae_score,
+    mutual_info_gap,
+    sap_score,
+)
+
+__all__ = [
+    "beta_vae_score",
+    "dci",
+    "dci_importance_matrix",
+    "discrete_entropy",
+    "discrete_mutual_info",
+    "equal_width_bins",
+    "factor_vae_score",
+    "mutual_info_gap",
+    "sap_score",
+]

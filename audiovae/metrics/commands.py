@@ -1,0 +1,65 @@
+"""`audiovae evaluate`: a thin click command over audiovae.metrics.evaluate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from audiovae.cli_support import RUN_DIR
+from audiovae.cli_support import user_errors as _user_errors
+
+
+@click.command()
+@click.argument("model", type=RUN_DIR)
+@click.argument("data", type=click.Path(exists=True, path_type=Path))
+@click.option("-o", "--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="JSON file to write (default: DATA-named file beside the model).")  # fmt: skip
+@click.option(
+    "--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True
+)
+@click.option("--iwae-clips", type=int, default=256, show_default=True,
+              help="Clips for the log p(x) estimate (0: skip).")  # fmt: skip
+@click.option("--iwae-k", type=int, default=100, show_default=True, help="Importance samples.")
+@click.option("--audio-clips", type=int, default=32, show_default=True,
+              help="Clips for spectral convergence after Griffin-Lim (0: skip).")  # fmt: skip
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--device", default=None, help="cpu, cuda, mps (default: auto).")
+@_user_errors
+def evaluate(model, data, out, checkpoint, iwae_clips, iwae_k, audio_clips, seed, cache_dir,
+             device) -> None:  # fmt: skip
+    """Reconstruction, KL, active units, log p(x) and disentanglement of MODEL on DATA."""
+    from audiovae.metrics.evaluate import evaluate as run
+
+    result = run(
+        model, data, checkpoint=checkpoint, iwae_clips=iwae_clips, iwae_k=iwae_k,
+        audio_clips=audio_clips, seed=seed, cache_dir=cache_dir, device=device,
+    )  # fmt: skip
+    out = out or model / f"evaluate-{Path(result['data']).name}.json"
+    out.write_text(json.dumps(result, indent=1))
+    rec = result["reconstruction"]
+    click.echo(f"{'clips':<22} {result['clips']}")
+    click.echo(f"{'log-mel L1 / MSE':<22} {rec['logmel_l1']:.4f} / {rec['logmel_mse']:.4f}")
+    sc = result["spectral_convergence"]
+    if "mean" in sc:
+        click.echo(f"{'spectral convergence':<22} {sc['mean']:.4f} ({sc['clips']} clips)")
+    click.echo(f"{'KL total (nats)':<22} {result['kl_total']:.2f}")
+    click.echo(f"{'active units':<22} {result['active_units']} of {len(result['kl_per_dim'])}")
+    lp = result["log_px"]
+    if "mean" in lp:
+        click.echo(
+            f"{'log p(x) IWAE':<22} {lp['mean']:.1f} nats (k {lp['k']}, {lp['clips']} clips)"
+        )
+    dis = result["disentanglement"]
+    if "factors" in dis:
+        click.echo(f"{'factors':<22} {', '.join(dis['factors'])}")
+        for key in ("mig", "sap", "factor_vae_score", "beta_vae_score"):
+            click.echo(f"{key:<22} {dis[key]:.3f}")
+        for key, value in dis["dci"].items():
+            click.echo(f"{'dci ' + key:<22} {value:.3f}")
+    click.echo(f"wrote {out}")
+
+
+COMMANDS = [evaluate]

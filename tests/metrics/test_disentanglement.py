@@ -1,0 +1,232 @@
+"""Disentanglement metrics on constructed codes, checked against hand and scikit-learn/scipy
+computations: a code that copies each factor scores near 1, a mixing rotation of it and pure noise
+score low (or at chance)."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy.stats import entropy as scipy_entropy
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.metrics import mutual_info_score
+
+from audiovae.metrics import (
+    beta_vae_score,
+    dci,
+    dci_importance_matrix,
+    discrete_entropy,
+    discrete_mutual_info,
+    equal_width_bins,
+    factor_vae_score,
+    mutual_info_gap,
+    sap_score,
+)
+
+CARDINALITIES = (3, 4, 5, 6)
+CHANCE = 1 / len(CARDINALITIES)  # FactorVAE and beta-VAE scores: factors are fixed equally often
+# An orthogonal matrix whose every entry is +-1/2: each rotated dimension mixes all four factors.
+MIXING = np.array([[1, 1, 1, 1], [1, -1, 1, -1], [1, 1, -1, -1], [1, -1, -1, 1]]) / 2.0
+
+
+@pytest.fixture(scope="module")
+def constructed():
+    rng = np.random.default_rng(0)
+    n = 1500
+    factors = np.stack([rng.integers(0, c, n) for c in CARDINALITIES], axis=1)
+    copy = (factors - factors.mean(0)) / factors.std(0) + 0.01 * rng.normal(size=factors.shape)
+    assert np.allclose(MIXING @ MIXING.T, np.eye(4))
+    codes = {"copy": copy, "rotated": copy @ MIXING, "noise": rng.normal(size=copy.shape)}
+    return factors, codes
+
+
+@pytest.fixture(scope="module")
+def scores(constructed):
+    factors, codes = constructed
+    out = {}
+    for name, z in codes.items():
+        out[name] = {
+            "mig": mutual_info_gap(z, factors)[0],
+            "sap": sap_score(z, factors, 0)[0],
+            "dci": dci(z, factors, 0)[0],
+            "factor_vae": factor_vae_score(z, factors, 0)[0],
+            "beta_vae": beta_vae_score(z, factors, 0)[0],
+        }
+    return out
+
+
+# ---------------------------------------------------------------- discrete information
+
+
+def test_mutual_info_of_a_hand_worked_2x2_table():
+    # counts [[3, 1], [1, 3]] of 8: p(a, b) = 3/8 on the diagonal, 1/8 off it, marginals 1/2
+    x = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    y = np.array([0, 0, 0, 1, 1, 1, 1, 0])
+    by_hand = 2 * (3 / 8) * math.log((3 / 8) / (1 / 4)) + 2 * (1 / 8) * math.log((1 / 8) / (1 / 4))
+    assert by_hand == pytest.approx(0.75 * math.log(1.5) + 0.25 * math.log(0.5))
+    assert discrete_mutual_info(x, y) == pytest.approx(by_hand, abs=1e-12)
+    # independent: the table [[1, 1], [1, 1]] factorises
+    assert discrete_mutual_info(np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])) == 0.0
+
+
+def test_mutual_info_matches_sklearn_on_arbitrary_labels():
+    rng = np.random.default_rng(1)
+    x = rng.choice([-3, 7, 11, 40], size=500)
+    y = np.where(rng.random(500) < 0.6, x % 3, rng.integers(0, 5, 500)) + 100
+    assert discrete_mutual_info(x, y) == pytest.approx(mutual_info_score(x, y), abs=1e-12)
+    assert discrete_mutual_info(x, x) == pytest.approx(discrete_entropy(x), abs=1e-12)
+    _, counts = np.unique(x, return_counts=True)
+    assert discrete_entropy(x) == pytest.approx(scipy_entropy(counts), abs=1e-12)
+    assert discrete_entropy(np.array([5, 9])) == pytest.approx(math.log(2))
+
+
+def test_equal_width_bins_by_hand_and_as_disentanglement_lib_digitises():
+    codes = np.array([[0.0, 2.0], [0.49, 2.0], [0.5, 2.0], [1.0, 2.0]])
+    np.testing.assert_array_equal(equal_width_bins(codes, 2), [[0, 0], [0, 0], [1, 0], [1, 0]])
+    x = np.random.default_rng(2).normal(size=(300, 3))
+    expected = np.stack(
+        [np.digitize(c, np.histogram(c, 20)[1][:-1]) - 1 for c in x.T], axis=1
+    )  # disentanglement_lib's histogram_discretize, shifted to start at 0
+    np.testing.assert_array_equal(equal_width_bins(x, 20), expected)
+
+
+# ---------------------------------------------------------------- MIG
+
+
+def test_mig_copy_near_one_rotation_and_noise_low(scores):
+    assert scores["copy"]["mig"] > 0.95
+    assert scores["rotated"]["mig"] < scores["copy"]["mig"] - 0.5
+    assert scores["noise"]["mig"] < 0.05
+
+
+def test_mig_matches_an_independent_computation(constructed):
+    factors, codes = constructed
+    angle = math.radians(30)
+    z = codes["copy"].copy()
+    z[:, :2] = z[:, :2] @ np.array(
+        [[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]]
+    )
+    binned = [np.digitize(c, np.histogram(c, 20)[1][:-1]) for c in z.T]
+    gaps = []
+    for v in factors.T:
+        mi = sorted((mutual_info_score(b, v) for b in binned), reverse=True)
+        gaps.append((mi[0] - mi[1]) / mutual_info_score(v, v))
+    score, details = mutual_info_gap(z, factors)
+    assert score == pytest.approx(np.mean(gaps), abs=1e-10)
+    assert 0.1 < score < 0.95  # a partial rotation: in between
+    assert details["estimator"]["n_bins"] == 20
+    assert np.asarray(details["mutual_info"]).shape == (4, 4)
+
+
+def test_single_valued_factors_are_skipped(constructed):
+    factors, codes = constructed
+    with_constant = np.concatenate(
+        [factors[:, :1], np.full((len(factors), 1), 7), factors[:, 1:]], 1
+    )
+    score, details = mutual_info_gap(codes["copy"], with_constant)
+    assert score == pytest.approx(mutual_info_gap(codes["copy"], factors)[0])
+    assert details["skipped_factors"] == [1]
+    assert details["factors"] == [0, 2, 3, 4]
+
+
+# ---------------------------------------------------------------- SAP
+
+
+def test_sap_copy_high_noise_near_zero(scores):
+    assert scores["copy"]["sap"] > 0.6
+    assert scores["noise"]["sap"] < 0.05
+    assert scores["rotated"]["sap"] < 0.2
+
+
+def test_sap_is_the_mean_top_two_gap_of_its_accuracy_matrix(constructed):
+    factors, codes = constructed
+    score, details = sap_score(codes["copy"], factors, 3)
+    accuracy = np.asarray(details["accuracy"])
+    assert np.all(np.diag(accuracy) > 0.97)  # each factor read off its own dimension
+    top2 = np.sort(accuracy, axis=0)[-2:]
+    assert score == pytest.approx(np.mean(top2[1] - top2[0]))
+
+
+# ---------------------------------------------------------------- DCI
+
+
+def test_dci_copy_near_one_rotation_and_noise_low(scores):
+    copy, rotated, noise = scores["copy"]["dci"], scores["rotated"]["dci"], scores["noise"]["dci"]
+    assert copy["disentanglement"] > 0.9 and copy["completeness"] > 0.9
+    assert copy["informativeness"] > 0.95
+    assert rotated["disentanglement"] < copy["disentanglement"] - 0.5
+    assert rotated["informativeness"] > 0.8  # a rotation loses no information
+    assert noise["disentanglement"] < 0.1
+    assert noise["informativeness"] < 0.4
+
+
+def test_dci_importance_matrix_is_sklearn_feature_importances(constructed):
+    factors, codes = constructed
+    z = codes["rotated"]
+    importance, _, test_acc = dci_importance_matrix(
+        z[:1000], factors[:1000], z[1000:], factors[1000:], n_estimators=5, random_state=4
+    )
+    for k in range(factors.shape[1]):
+        forest = RandomForestClassifier(n_estimators=5, max_features=None, random_state=4)
+        forest.fit(z[:1000], factors[:1000, k])
+        np.testing.assert_allclose(importance[:, k], forest.feature_importances_, atol=1e-12)
+        assert test_acc[k] == pytest.approx(forest.score(z[1000:], factors[1000:, k]))
+
+
+def test_dci_scores_follow_from_the_importance_matrix(constructed):
+    factors, codes = constructed
+    angle = math.radians(30)
+    z = codes["copy"].copy()
+    z[:, 2:] = z[:, 2:] @ np.array(
+        [[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]]
+    )
+    result, details = dci(z, factors, np.random.default_rng(5), n_estimators=10)
+    r = np.asarray(details["importance"])
+    assert r.shape == (4, 4)
+    per_code = 1 - scipy_entropy(r.T, base=4)  # scipy normalises each column of its input
+    rho = r.sum(1) / r.sum()
+    assert result["disentanglement"] == pytest.approx(np.sum(rho * per_code), abs=1e-10)
+    assert result["completeness"] == pytest.approx(np.mean(1 - scipy_entropy(r, base=4)), abs=1e-10)
+    assert result["informativeness"] == pytest.approx(np.mean(details["test_accuracy"]))
+    assert 0.2 < result["disentanglement"] < 0.95
+
+
+# ---------------------------------------------------------------- FactorVAE and beta-VAE scores
+
+
+def test_factor_vae_score_copy_near_one_noise_at_chance(scores):
+    assert scores["copy"]["factor_vae"] > 0.95
+    assert abs(scores["noise"]["factor_vae"] - CHANCE) < 0.1
+
+
+def test_factor_vae_score_drops_collapsed_dims_and_is_reproducible(constructed):
+    factors, codes = constructed
+    z = np.concatenate([codes["copy"], np.full((len(factors), 1), 3.0)], axis=1)
+    z[:, -1] += 1e-4 * np.random.default_rng(6).normal(size=len(z))  # collapsed, not constant
+    score, details = factor_vae_score(z, factors, 7, n_votes=200, n_eval_votes=200)
+    assert details["active_dims"] == [0, 1, 2, 3]
+    assert score > 0.95
+    again, _ = factor_vae_score(z, factors, 7, n_votes=200, n_eval_votes=200)
+    assert again == score
+
+
+def test_beta_vae_score_copy_near_one_noise_at_chance(scores):
+    assert scores["copy"]["beta_vae"] > 0.95
+    assert abs(scores["noise"]["beta_vae"] - CHANCE) < 0.12
+
+
+# ---------------------------------------------------------------- input checks
+
+
+@pytest.mark.parametrize(
+    "codes, factors, match",
+    [
+        (np.zeros((4, 2)), np.zeros((3, 1), dtype=int), "same number of rows"),
+        (np.zeros((4, 2)), np.zeros((4, 1)), "integer"),
+        (np.full((4, 2), np.nan), np.array([[0], [1], [0], [1]]), "NaN"),
+        (np.zeros(4), np.array([[0], [1], [0], [1]]), "2-D"),
+        (np.zeros((4, 2)), np.ones((4, 2), dtype=int), "single value"),
+    ],
+)
+def test_bad_inputs_are_rejected_with_what_was_expected(codes, factors, match):
+    with pytest.raises(ValueError, match=match):
+        mutual_info_gap(codes, factors)

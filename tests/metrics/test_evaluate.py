@@ -1,0 +1,53 @@
+"""`audiovae evaluate` on the session's small model: every section present, finite, and sane."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from click.testing import CliRunner
+
+from audiovae.audio.synth import SynthConfig, write_nsynth_folder
+from audiovae.cli import main
+from audiovae.metrics.evaluate import factor_labels
+
+
+def test_factor_labels_keep_discrete_scalars_only():
+    labels = {
+        "note": list(range(6)),  # one value per clip: an id, not a factor
+        "pitch": [60, 62, 60, 62, 60, 62],
+        "pitch_str": ["a", "b", "a", "b", "a", "b"],  # dropped: `pitch` exists
+        "family_str": ["f", "g", "f", "g", "g", "g"],  # kept: no plain `family`
+        "instrument": [0, 0, 1, 1, 2, 2],
+        "instrument_str": ["x", "x", "y", "y", "z", "z"],  # dropped: `instrument` exists
+        "qualities": [[0, 1]] * 6,  # lists are not factors
+        "constant": [1] * 6,
+    }
+    out = factor_labels(labels, 6)
+    assert sorted(out) == ["family_str", "instrument", "pitch"]
+    assert out["pitch"].tolist() == [0, 1, 0, 1, 0, 1]
+
+
+def test_evaluate_cli_writes_every_section(trained_run, cache_dir, tmp_path):
+    run, _ = trained_run
+    cfg = SynthConfig(pitches=(48, 50, 52, 54), families=("guitar", "reed", "mallet", "organ"),
+                      instruments_per_family=2, velocities=(50, 100), vibrato_depths=(0.0,),
+                      seconds=0.496, seed=3)  # fmt: skip
+    notes = write_nsynth_folder(tmp_path / "notes", cfg, progress=False)
+    out = tmp_path / "eval.json"
+    res = CliRunner().invoke(main, ["evaluate", str(run), str(notes), "-o", str(out),
+                                    "--iwae-clips", "8", "--iwae-k", "4", "--audio-clips", "4",
+                                    "--cache-dir", str(cache_dir)])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    report = json.loads(out.read_text())
+    assert report["clips"] == 64 and len(report["kl_per_dim"]) == 16
+    assert 0 < report["reconstruction"]["logmel_mse"] < 10
+    assert 0 < report["spectral_convergence"]["mean"] < 1.5
+    assert math.isfinite(report["log_px"]["mean"]) and report["log_px"]["k"] == 4
+    dis = report["disentanglement"]
+    assert {"pitch", "instrument", "instrument_family", "velocity"} <= set(dis["factors"])
+    for key in ("mig", "sap", "factor_vae_score", "beta_vae_score"):
+        assert 0 <= dis[key] <= 1, key
+    assert 0 <= dis["dci"]["informativeness"] <= 1
+    assert 1 <= report["active_units"] <= 16 and "Cov_x" in report["active_units_estimator"]
+    assert "wrote" in res.output and "mig" in res.output
