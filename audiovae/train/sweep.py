@@ -1,0 +1,154 @@
+"""`audiovae sweep`: train every combination of a grid (x seeds), evaluate each, rank them.
+
+Each member trains in its own process (`python -m audiovae train`), so a crash (or a bad value)
+fails that member alone; the others go on and the failure is reported. A rerun skips members whose
+evaluation is already written and resumes the ones with a checkpoint.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import os
+import re
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from audiovae.errors import RecipeError
+
+
+def expand_grid(grids: list[str] | tuple[str, ...]) -> list[dict[str, str]]:
+    """`["objective.beta=1,4", "objective.name=beta_vae,beta_tcvae"]` -> every combination, as
+    {key: value} dicts in a stable order (the first key varies slowest)."""
+    keys, values = [], []
+    for grid in grids:
+        if "=" not in grid:
+            raise RecipeError(f"--grid {grid!r}: expected KEY=V1,V2,..., e.g. objective.beta=1,4")
+        key, raw = grid.split("=", 1)
+        options = [v.strip() for v in raw.split(",") if v.strip()]
+        if not options:
+            raise RecipeError(f"--grid {grid!r}: no values")
+        keys.append(key.strip())
+        values.append(options)
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*values)]
+
+
+def member_name(assignment: dict[str, str]) -> str:
+    """A folder name for one member, e.g. `objective.beta-4_train.seed-0`."""
+    parts = [f"{k}-{v}" for k, v in assignment.items()]
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", "_".join(parts)) or "member"
+
+
+def _train_member(recipe: Path, folder: Path, sets: list[str], threads: int) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "audiovae", "train", str(recipe), "--out", str(folder),
+           "--set", "train.progress=false"]  # fmt: skip
+    for assignment in sets:
+        cmd += ["--set", assignment]
+    if (folder / "checkpoints" / "last.safetensors").is_file():
+        cmd.append("--resume")
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        return {"status": "failed", "error": lines[-1] if lines else f"exit {done.returncode}"}
+    return {"status": "trained"}
+
+
+def run_sweep(
+    recipe: str | Path,
+    grids: list[str],
+    out: str | Path,
+    *,
+    data: str | Path,
+    sets: list[str] | tuple[str, ...] = (),
+    seeds: int = 1,
+    jobs: int = 1,
+    metric: str = "mig",
+    evaluate_kwargs: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Train and evaluate every member; write sweep.csv and sweep.json in `out`; return rows
+    ranked by `metric` (best first; failed members last)."""
+    from audiovae.metrics.evaluate import evaluate
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    members = [
+        {**combo, "train.seed": str(seed)} for combo in expand_grid(grids) for seed in range(seeds)
+    ]
+    threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
+
+    def one(assignment: dict[str, str]) -> dict[str, Any]:
+        folder = out / member_name(assignment)
+        row: dict[str, Any] = {"member": folder.name, **assignment}
+        report = folder / "evaluate.json"
+        if report.is_file():
+            return {**row, "status": "done (skipped)", **_summary(json.loads(report.read_text()))}
+        trained = _train_member(
+            Path(recipe), folder, [*sets, *(f"{k}={v}" for k, v in assignment.items())], threads
+        )
+        if trained["status"] != "trained":
+            return {**row, **trained}
+        try:
+            result = evaluate(folder, data, progress=False, **(evaluate_kwargs or {}))
+        except Exception as exc:  # a member's evaluation failing must not stop the sweep
+            return {**row, "status": "failed", "error": f"evaluate: {exc}"}
+        report.write_text(json.dumps(result, indent=1))
+        return {**row, "status": "done", **_summary(result)}
+
+    if jobs > 1:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            rows = list(pool.map(one, members))
+    else:
+        rows = [one(m) for m in members]
+    rows.sort(key=lambda r: (r.get(metric) is None, -(r.get(metric) or 0.0)))
+    _write(out, rows)
+    return rows
+
+
+def _summary(result: dict[str, Any]) -> dict[str, Any]:
+    dis = result.get("disentanglement", {})
+    row = {
+        "logmel_mse": result["reconstruction"]["logmel_mse"],
+        "kl_total": result["kl_total"],
+        "active_units": result["active_units"],
+    }
+    for key in ("mig", "sap", "factor_vae_score", "beta_vae_score"):
+        if key in dis:
+            row[key] = dis[key]
+    if "dci" in dis:
+        row.update({f"dci_{k}": v for k, v in dis["dci"].items()})
+    return row
+
+
+def _write(out: Path, rows: list[dict[str, Any]]) -> None:
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    with open(out / "sweep.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    (out / "sweep.json").write_text(json.dumps(rows, indent=1))
+    _plot(out, rows)
+
+
+def _plot(out: Path, rows: list[dict[str, Any]]) -> None:
+    """Reconstruction against KL, each member a labelled point (PNG beside the CSV)."""
+    from audiovae.plots import plt
+
+    done = [r for r in rows if "kl_total" in r]
+    if not done:
+        return
+    fig, ax = plt.subplots(figsize=(6, 4.5), constrained_layout=True)
+    for r in done:
+        ax.scatter(r["kl_total"], r["logmel_mse"])
+        ax.annotate(r["member"], (r["kl_total"], r["logmel_mse"]), fontsize=6)
+    ax.set_xlabel("KL (nats per clip)")
+    ax.set_ylabel("log-mel MSE")
+    ax.set_title("reconstruction against KL")
+    fig.savefig(out / "recon_vs_kl.png", dpi=100)
+    plt.close(fig)
