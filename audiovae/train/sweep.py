@@ -136,13 +136,40 @@ def _write(out: Path, rows: list[dict[str, Any]]) -> None:
     _plot(out, rows)
 
 
+METRICS = ("mig", "sap", "dci_disentanglement", "factor_vae_score", "beta_vae_score", "logmel_mse")
+
+
 def _plot(out: Path, rows: list[dict[str, Any]]) -> None:
-    """Reconstruction against KL, each member a labelled point (PNG beside the CSV)."""
+    """Reconstruction against KL (each member a labelled point) and, for every numeric grid key,
+    each metric against it, one line per value of the other keys (PNGs beside the CSV)."""
     from audiovae.plots import plt
 
     done = [r for r in rows if "kl_total" in r]
     if not done:
         return
+    grid_keys = [k for k in done[0] if "." in k and k != "train.seed"]
+    for key in grid_keys:
+        try:
+            xs = [float(r[key]) for r in done]
+        except ValueError:
+            continue
+        others = [k for k in grid_keys if k != key]
+        fig, axes = plt.subplots(1, len(METRICS), figsize=(3.2 * len(METRICS), 3.2),
+                                 constrained_layout=True)  # fmt: skip
+        for ax, metric in zip(axes, METRICS, strict=True):
+            groups: dict[str, list[tuple[float, float]]] = {}
+            for x, r in zip(xs, done, strict=True):
+                if metric in r:
+                    label = ", ".join(f"{k.split('.')[-1]} {r[k]}" for k in others) or "all"
+                    groups.setdefault(label, []).append((x, float(r[metric])))
+            for label, points in sorted(groups.items()):
+                points.sort()
+                ax.plot(*zip(*points, strict=True), "o-", label=label, alpha=0.8)
+            ax.set_xlabel(key)
+            ax.set_title(metric, fontsize=9)
+        axes[0].legend(fontsize=6)
+        fig.savefig(out / f"metrics_vs_{key.split('.')[-1]}.png", dpi=100)
+        plt.close(fig)
     fig, ax = plt.subplots(figsize=(6, 4.5), constrained_layout=True)
     for r in done:
         ax.scatter(r["kl_total"], r["logmel_mse"])

@@ -45,6 +45,7 @@ def test_sweep_survives_a_failing_member_and_rerun_skips_finished(tmp_path, cach
     failed = [r for r in rows if r["status"] == "failed"][0]
     assert "model.latent_dim" in failed["error"]  # the recipe error, one line
     assert (tmp_path / "sw/recon_vs_kl.png").is_file()
+    assert (tmp_path / "sw/metrics_vs_latent_dim.png").is_file()
     again = CliRunner().invoke(main, args)
     rows = list(csv.DictReader(open(tmp_path / "sw/sweep.csv")))
     assert {r["status"] for r in rows} == {"done (skipped)", "failed"}, again.output
