@@ -25,17 +25,20 @@ from audiovae.cli_support import user_errors as _user_errors
 @click.option("--audio-clips", type=int, default=32, show_default=True,
               help="Clips for spectral convergence after Griffin-Lim (0: skip).")  # fmt: skip
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--factor", "factors", multiple=True,
+              help="Labels to score as factors (default: every discrete label).")  # fmt: skip
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--device", default=None, help="cpu, cuda, mps (default: auto).")
 @_user_errors
-def evaluate(model, data, out, checkpoint, iwae_clips, iwae_k, audio_clips, seed, cache_dir,
-             device) -> None:  # fmt: skip
+def evaluate(model, data, out, checkpoint, iwae_clips, iwae_k, audio_clips, seed, factors,
+             cache_dir, device) -> None:  # fmt: skip
     """Reconstruction, KL, active units, log p(x) and disentanglement of MODEL on DATA."""
     from audiovae.metrics.evaluate import evaluate as run
 
     result = run(
         model, data, checkpoint=checkpoint, iwae_clips=iwae_clips, iwae_k=iwae_k,
-        audio_clips=audio_clips, seed=seed, cache_dir=cache_dir, device=device,
+        audio_clips=audio_clips, seed=seed, factors=list(factors) or None, cache_dir=cache_dir,
+        device=device,
     )  # fmt: skip
     out = out or model / f"evaluate-{Path(result['data']).name}.json"
     out.write_text(json.dumps(result, indent=1))

@@ -32,12 +32,23 @@ ACTIVE_UNIT_THRESHOLD = 0.01
 MAX_FACTOR_VALUES = 200
 
 
-def factor_labels(labels: dict[str, list], n: int) -> dict[str, np.ndarray]:
+DERIVED_PREFIXES = ("timbre_",)  # the synthetic instruments' parameters: functions of `instrument`
+
+
+def factor_labels(
+    labels: dict[str, list], n: int, names: list[str] | None = None
+) -> dict[str, np.ndarray]:
     """Discrete ground-truth factors among a data set's labels: scalar (int, str or few-valued
     float) labels with 2..MAX_FACTOR_VALUES distinct values and fewer values than clips (so ids
-    like `note` are not factors); `x_str` is dropped when `x` is also a factor (same partition)."""
+    like `note` are not factors); `x_str` is dropped when `x` is also a factor (same partition), and
+    so are the synthetic notes' `timbre_*` parameters (each a function of `instrument`, they would
+    count one factor six times). `names` picks the factors explicitly instead."""
     out: dict[str, np.ndarray] = {}
     for name, values in labels.items():
+        if names is not None and name not in names:
+            continue
+        if names is None and name.startswith(DERIVED_PREFIXES):
+            continue
         if not values or isinstance(values[0], (list, tuple, dict)) or values[0] is None:
             continue
         keys = [str(v) for v in values]
@@ -47,8 +58,13 @@ def factor_labels(labels: dict[str, list], n: int) -> dict[str, np.ndarray]:
         index = {v: i for i, v in enumerate(distinct)}
         out[name] = np.array([index[k] for k in keys], dtype=np.int64)
     for name in list(out):
-        if name.endswith("_str") and name[: -len("_str")] in out:
+        if names is None and name.endswith("_str") and name[: -len("_str")] in out:
             del out[name]
+    missing = sorted(set(names or []) - set(out))
+    if missing:
+        raise DataError(
+            f"factors {missing} are not discrete labels of this data; have {sorted(labels)}"
+        )
     return out
 
 
@@ -76,6 +92,7 @@ def evaluate(
     iwae_k: int = 100,
     audio_clips: int = 32,
     seed: int = 0,
+    factors: list[str] | None = None,
     cache_dir: str | Path | None = None,
     device: str | None = None,
     progress: bool = True,
@@ -123,7 +140,9 @@ def evaluate(
     }
     result["spectral_convergence"] = _spectral_convergence(vae, src, cache, audio_clips, rng)
     result["log_px"] = _log_px(vae, run_dir, checkpoint, src, cache, iwae_clips, iwae_k, rng, norm)
-    result["disentanglement"] = _disentanglement(mu_all, factor_labels(cache.labels, n), seed)
+    result["disentanglement"] = _disentanglement(
+        mu_all, factor_labels(cache.labels, n, factors), seed
+    )
     return result
 
 

@@ -51,3 +51,19 @@ def test_evaluate_cli_writes_every_section(trained_run, cache_dir, tmp_path):
     assert 0 <= dis["dci"]["informativeness"] <= 1
     assert 1 <= report["active_units"] <= 16 and "Cov_x" in report["active_units_estimator"]
     assert "wrote" in res.output and "mig" in res.output
+
+
+def test_factor_labels_drop_derived_timbre_and_take_an_explicit_list():
+    import pytest
+
+    from audiovae.errors import DataError
+
+    labels = {
+        "instrument": [0, 0, 1, 1],
+        "timbre_tilt_db": [1.5, 1.5, -2.0, -2.0],  # a function of instrument
+        "pitch": [60, 62, 60, 62],
+    }
+    assert sorted(factor_labels(labels, 4)) == ["instrument", "pitch"]
+    assert sorted(factor_labels(labels, 4, ["timbre_tilt_db"])) == ["timbre_tilt_db"]
+    with pytest.raises(DataError, match="not discrete labels"):
+        factor_labels(labels, 4, ["velocity"])
