@@ -109,3 +109,14 @@ def test_default_recipe_pointed_at_a_folder_reads_it(tmp_path, cache_dir):
     args[3] = str(tmp_path / "run2")
     res = runner.invoke(main, [*args[:4], "--set", f"data.train={tmp_path / 'nope'}"])
     assert res.exit_code == 2 and "data folder not found" in res.output
+
+
+def test_resuming_a_finished_run_reports_and_changes_nothing(tmp_path, cache_dir):
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(yaml.safe_dump(tiny_tree(cache_dir, max_steps=3)))
+    runner = CliRunner()
+    out = str(tmp_path / "run")
+    assert runner.invoke(main, ["train", str(recipe), "--out", out]).exit_code == 0
+    again = runner.invoke(main, ["train", str(recipe), "--out", out, "--resume"])
+    assert again.exit_code == 0, again.output
+    assert "trained 3 steps" in again.output and "validation loss" in again.output

@@ -474,6 +474,8 @@ class Trainer:
             self.save()
         if not (self.out / BEST).is_file():
             self._save_best()
+        if not val:  # resumed a finished run: report its current validation terms
+            val = self.validate()
         self._plot_reconstructions()
         return {
             "steps": self.step,
