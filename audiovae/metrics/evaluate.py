@@ -96,8 +96,10 @@ def evaluate(
     cache_dir: str | Path | None = None,
     device: str | None = None,
     progress: bool = True,
+    codes_path: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Evaluate the model in `run_dir` on every clip of `data` (see the module docstring)."""
+    """Evaluate the model in `run_dir` on every clip of `data` (see the module docstring);
+    `codes_path` also saves mu [clips, latent] as .npy (what UDR compares across seeds)."""
     run_dir = Path(run_dir)
     vae = AudioVAE.load(run_dir, checkpoint=checkpoint, device=device)
     src = open_data(data, sample_rate=vae.sample_rate, clip_samples=vae.clip_samples)
@@ -120,6 +122,8 @@ def evaluate(
         mus.append(mu.float().cpu())
         kls.append(gaussian_kl(mu.float(), logvar.float()).cpu())
     mu_all = torch.cat(mus).numpy()
+    if codes_path is not None:
+        np.save(codes_path, mu_all.astype(np.float32))
     kl = torch.cat(kls).mean(dim=0).numpy()
     activity = mu_all.var(axis=0)
     result: dict[str, Any] = {

@@ -93,7 +93,8 @@ def run_sweep(
         if trained["status"] != "trained":
             return {**row, **trained}
         try:
-            result = evaluate(folder, data, progress=False, **(evaluate_kwargs or {}))
+            result = evaluate(folder, data, progress=False, codes_path=folder / "codes.npy",
+                              **(evaluate_kwargs or {}))  # fmt: skip
         except Exception as exc:  # a member's evaluation failing must not stop the sweep
             return {**row, "status": "failed", "error": f"evaluate: {exc}"}
         report.write_text(json.dumps(result, indent=1))
@@ -104,9 +105,35 @@ def run_sweep(
             rows = list(pool.map(one, members))
     else:
         rows = [one(m) for m in members]
+    _add_udr(out, rows)
     rows.sort(key=lambda r: (r.get(metric) is None, -(r.get(metric) or 0.0)))
     _write(out, rows)
     return rows
+
+
+def _add_udr(out: Path, rows: list[dict[str, Any]]) -> None:
+    """UDR (Duan et al. 2020) of every evaluated member against the other seeds of its grid
+    cell, from the codes each evaluation saved on the same clips (needs >= 2 seeds)."""
+    import numpy as np
+
+    from audiovae.metrics.udr import udr_scores
+
+    cells: dict[tuple, list[dict[str, Any]]] = {}
+    for row in rows:
+        codes = out / row["member"] / "codes.npy"
+        report = out / row["member"] / "evaluate.json"
+        if row["status"].startswith("done") and codes.is_file() and report.is_file():
+            key = tuple((k, v) for k, v in row.items() if "." in k and k != "train.seed")
+            cells.setdefault(key, []).append(row)
+    for members in cells.values():
+        if len(members) < 2:
+            continue
+        codes = [np.load(out / r["member"] / "codes.npy") for r in members]
+        kl = [json.loads((out / r["member"] / "evaluate.json").read_text())["kl_per_dim"]
+              for r in members]  # fmt: skip
+        scores, _ = udr_scores(codes, [np.asarray(k) for k in kl])
+        for row, score in zip(members, scores, strict=True):
+            row["udr"] = float(score)
 
 
 def _summary(result: dict[str, Any]) -> dict[str, Any]:
