@@ -310,10 +310,17 @@ class Trainer:
     def batch_indices(self, step: int) -> np.ndarray:
         """Training clip indices of global step `step` (a pure function of seed and step)."""
         epoch, within = divmod(step, self.steps_per_epoch)
-        gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + epoch)
-        perm = torch.randperm(self.data.train_indices.size, generator=gen).numpy()
-        chosen = perm[within * self.batch_size : (within + 1) * self.batch_size]
+        chosen = self._epoch_order(epoch)[within * self.batch_size : (within + 1) * self.batch_size]
         return self.data.train_indices[chosen]
+
+    def _epoch_order(self, epoch: int) -> np.ndarray:
+        """The shuffled clip order of `epoch`, drawn from (seed, epoch) once and kept for the
+        epoch's steps (a 289k-clip randperm per step would cost milliseconds on the hot path)."""
+        if getattr(self, "_order_epoch", None) != epoch:
+            gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + epoch)
+            self._order = torch.randperm(self.data.train_indices.size, generator=gen).numpy()
+            self._order_epoch = epoch
+        return self._order
 
     def _window(self, batch: torch.Tensor, step: int | None = None) -> torch.Tensor:
         """The model's window of cached log-mels [batch, mels, frames]: a random window per clip
