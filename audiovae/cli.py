@@ -42,6 +42,8 @@ def train(recipe: Path, out: Path, overrides: tuple[str, ...], resume: bool) -> 
     from audiovae.train.trainer import train as run_training
 
     summary = run_training(load_recipe(recipe, overrides), out, resume=resume)
+    if summary["rank"] != 0:  # under torchrun, rank 0 reports for the job
+        return
     val = summary["valid"]
     click.echo(
         f"trained {summary['steps']} steps in {summary['seconds']:.0f} s; "

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from audiovae.features.normalization import MelNormalizer
+from audiovae.models.noise import standard_normal
 
 ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU, "gelu": nn.GELU, "leaky_relu": nn.LeakyReLU}
 
@@ -220,7 +221,7 @@ class ConvVAE(nn.Module):
         mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         """z = mu + sigma * eps, eps ~ N(0, I) drawn from `generator` (for exact resume)."""
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        eps = standard_normal(mu.shape, generator, mu.device, mu.dtype)
         return mu + torch.exp(0.5 * logvar) * eps
 
     def config_dict(self) -> dict:

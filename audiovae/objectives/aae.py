@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
+from audiovae.models.noise import standard_normal
 from audiovae.objectives import register_objective
 from audiovae.objectives.base import (
     ObjectiveOutput,
@@ -102,8 +103,7 @@ class AdversarialAutoencoder(DiscriminatorObjective):
         with torch.no_grad():
             mu, logvar = model.encode(x)
             z_q = model.reparameterize(mu, logvar, generator).float()
-            device = generator.device if generator is not None else z_q.device
-            z_p = torch.randn(z_q.shape, generator=generator, device=device).to(z_q.device)
+            z_p = standard_normal(z_q.shape, generator, z_q.device)
         logit_p = self.prior_logit(z_p)
         logit_q = self.prior_logit(z_q)
         d_loss = 0.5 * (

@@ -135,6 +135,8 @@ class TrainSection(Section):
     log_every: int = Field(25, gt=0)
     validate_every: int | None = Field(None, gt=0)
     num_threads: int | None = Field(None, gt=0)
+    compile: bool = False
+    cache_on_device: Literal["auto", "yes", "no"] = "auto"
     progress: bool = True
 
 

@@ -3,8 +3,10 @@
 Steps are counted globally; the data order of epoch e is a permutation drawn from (seed, e), the
 reparameterisation noise comes from a generator whose state is checkpointed, and the learning rate
 is a pure function of the step. So a run resumed from any checkpoint continues exactly as if it had
-never stopped. The loop is written around one global batch per step, so DistributedDataParallel
-can later shard each batch across ranks without changing how data or checkpoints are handled.
+never stopped. The loop is written around one global batch per step; under torchrun each rank
+trains on its contiguous slice of it with DistributedDataParallel (see train/distributed.py), and
+noise and crop offsets are drawn for the global batch, so N processes follow the same trajectory
+as one process with the same global batch, and a checkpoint resumes at any world size.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import logging
 import math
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +31,9 @@ from audiovae.features.cache import FeatureCache, build_cache
 from audiovae.features.logmel import LogMelFrontEnd
 from audiovae.features.normalization import mel_band_statistics
 from audiovae.models.conv import ConvVAE, ConvVAEConfig, condition_vocabulary
+from audiovae.models.noise import batch_shard
 from audiovae.objectives import Objective, get_objective
+from audiovae.train import distributed
 from audiovae.train.checkpoint import (
     load_checkpoint,
     optimizer_state_from_tensors,
@@ -37,7 +42,8 @@ from audiovae.train.checkpoint import (
 )
 from audiovae.train.provenance import git_commit, package_versions
 from audiovae.train.recipe import Recipe
-from audiovae.train.runtime import autocast_dtype, resolve_device, set_threads
+from audiovae.train.runtime import autocast_dtype, available_cores, resolve_device, set_threads
+from audiovae.train.step import ObjectiveStep
 
 log = logging.getLogger(__name__)
 LAST = "checkpoints/last.safetensors"
@@ -123,11 +129,28 @@ class TrainingData:
         }
 
 
-def prepare_data(recipe: Recipe, frontend: LogMelFrontEnd, progress: bool = True) -> TrainingData:
+def prepare_data(
+    recipe: Recipe,
+    frontend: LogMelFrontEnd,
+    progress: bool = True,
+    ctx: distributed.DistributedContext | None = None,
+) -> TrainingData:
     """Build (or open) the feature caches and the train / validation split.
 
-    Log-mels are computed on the front end's device, and in chunks of 8 clips on CPU.
+    Log-mels are computed on the front end's device, and in chunks of 8 clips on CPU. Under
+    torchrun the first process of each node builds the cache while the others wait, then open it.
     """
+    ctx = ctx or distributed.DistributedContext()
+    if ctx.local_rank != 0:
+        distributed.barrier(ctx)
+    try:
+        return _prepare_data(recipe, frontend, progress and ctx.is_main)
+    finally:
+        if ctx.local_rank == 0:
+            distributed.barrier(ctx)
+
+
+def _prepare_data(recipe: Recipe, frontend: LogMelFrontEnd, progress: bool) -> TrainingData:
     data = recipe.data
     train_clips, valid_clips = training_clipsets(data)
     cache_root = Path(recipe.features.cache_dir) if recipe.features.cache_dir else None
@@ -152,12 +175,14 @@ class Trainer:
         self.out = Path(out_dir)
         self.resume = resume
         self.cfg = recipe.train
+        self.dist = distributed.context_from_env()
         self._check_run_folder()
-        set_threads(self.cfg.num_threads)
-        self.device = resolve_device(self.cfg.device)
+        set_threads(self.cfg.num_threads or max(1, available_cores() // self.dist.local_world_size))
+        self.device = distributed.rank_device(self.dist, resolve_device(self.cfg.device))
+        distributed.init_process_group(self.dist, self.device)
         self.amp_dtype = autocast_dtype(self.cfg.precision, self.device)
         self.frontend = frontend_from_recipe(recipe).to(self.device)
-        self.data = prepare_data(recipe, self.frontend, progress=self.cfg.progress)
+        self.data = prepare_data(recipe, self.frontend, self.cfg.progress, self.dist)
         self.model_cfg = model_config_from_recipe(recipe, self.frontend, self.data.train.labels)
         torch.manual_seed(self.cfg.seed)
         self.model = ConvVAE(self.model_cfg)
@@ -179,6 +204,15 @@ class Trainer:
         self.noise = torch.Generator(device=self.device).manual_seed(self.cfg.seed + 1)
         n_train = int(self.data.train_indices.size)
         self.batch_size = min(self.cfg.batch_size, n_train)
+        distributed.check_divisible(self.batch_size, self.dist)
+        self.step_module = self._wrap(ObjectiveStep(self.model, self.objective))
+        self._resident: dict[int, torch.Tensor] = {}
+        if self._keep_cache_on_device():
+            self._resident[id(self.data.train)] = _resident_copy(
+                self.data.train.features, self.device
+            )
+        self._first_bad = torch.full((), -1, dtype=torch.long, device=self.device)
+        self._bad_terms: dict[str, torch.Tensor] = {}
         self.steps_per_epoch = n_train // self.batch_size
         total = self.cfg.epochs * self.steps_per_epoch
         self.total_steps = min(total, self.cfg.max_steps) if self.cfg.max_steps else total
@@ -187,6 +221,49 @@ class Trainer:
         self.best_step: int | None = None
         if resume:
             self._load_state()
+
+    # ------------------------------------------------------------------- devices and ranks
+    def _wrap(self, step: ObjectiveStep) -> torch.nn.Module:
+        """The loss module as the loop calls it: under DDP when launched by torchrun (the
+        auxiliary discriminators left out: their gradients are averaged by hand), compiled when
+        the recipe asks."""
+        module: torch.nn.Module = step
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            DDP._set_params_and_buffers_to_ignore_for_model(step, step.auxiliary_parameter_names())
+            with warnings.catch_warnings():  # broadcast_buffers: its successor is not out yet
+                warnings.simplefilter("ignore", FutureWarning)
+                module = DDP(
+                    step,
+                    device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                    broadcast_buffers=False,  # normaliser statistics are alike on every rank
+                )
+        if self.cfg.compile:
+            module = torch.compile(module)
+        return module
+
+    def _keep_cache_on_device(self) -> bool:
+        """Whether to hold the whole training cache in device memory and gather batches there
+        (no host work between steps): `auto` does so on CUDA when it takes under half the free
+        memory; `yes` also on CPU (the cache read into RAM once instead of memory-mapped)."""
+        policy = self.cfg.cache_on_device
+        if policy == "no":
+            return False
+        if policy == "yes":
+            return True
+        if self.device.type != "cuda":
+            return False
+        free, _ = torch.cuda.mem_get_info(self.device)
+        return self.data.train.features.nbytes < 0.5 * free
+
+    def _batch(self, cache: FeatureCache, indices: np.ndarray) -> torch.Tensor:
+        """float32 log-mels of `indices`, gathered on the device when the cache lives there."""
+        resident = self._resident.get(id(cache))
+        if resident is None:
+            return cache.batch(indices)
+        idx = torch.as_tensor(np.asarray(indices, dtype=np.int64), device=resident.device)
+        return resident.index_select(0, idx).float()
 
     # ----------------------------------------------------------------- run folder and state
     def _check_run_folder(self) -> None:
@@ -205,7 +282,10 @@ class Trainer:
     def _check_same_recipe(self, stored: dict[str, Any]) -> None:
         """A resumed run may extend its budget (epochs, max_steps) but change nothing else."""
         current = self.recipe.to_dict()
-        flexible = {"epochs", "max_steps", "progress", "num_threads", "device", "log_every"}
+        flexible = {
+            "epochs", "max_steps", "progress", "num_threads", "device", "log_every", "compile",
+            "cache_on_device",
+        }  # fmt: skip
         diffs = []
         for section, values in current.items():
             for key, value in values.items():
@@ -324,8 +404,9 @@ class Trainer:
 
     def _window(self, batch: torch.Tensor, step: int | None = None) -> torch.Tensor:
         """The model's window of cached log-mels [batch, mels, frames]: a random window per clip
-        at training steps (offsets a pure function of seed and step, so resume stays exact), the
-        `data.crop` window (start or center) for validation; the whole clip without a crop."""
+        at training steps (offsets a pure function of seed and step, drawn for the global batch
+        and sharded like it, so resume stays exact at any world size), the `data.crop` window
+        (start or center) for validation; the whole clip without a crop."""
         frames = self.model_cfg.frames
         spare = batch.shape[-1] - frames
         if spare <= 0:
@@ -334,8 +415,10 @@ class Trainer:
             offset = 0 if self.recipe.data.crop == "start" else spare // 2
             return batch[..., offset : offset + frames]
         gen = torch.Generator().manual_seed(self.cfg.seed * 7_919 + 104_729 * step + 1)
-        offsets = torch.randint(0, spare + 1, (batch.shape[0],), generator=gen)
-        return random_windows(batch, offsets, frames)
+        global_n = batch.shape[0] * self.dist.world_size
+        offsets = torch.randint(0, spare + 1, (global_n,), generator=gen)
+        offsets = torch.from_numpy(distributed.shard(offsets.numpy(), self.dist))
+        return random_windows(batch, offsets.to(batch.device), frames)
 
     def _to_device(self, batch: torch.Tensor) -> torch.Tensor:
         if self.device.type == "cuda":
@@ -351,53 +434,80 @@ class Trainer:
             enabled=self.amp_dtype is not None,
         )
 
-    def _bound(self, cache: FeatureCache, indices: np.ndarray) -> torch.nn.Module:
-        """The model with the batch's condition labels bound (the model itself if unconditional)."""
+    def _condition(self, cache: FeatureCache, indices: np.ndarray):
+        """Index tensors of the batch's condition labels (None if the model is unconditional)."""
         if not self.model.is_conditional:
-            return self.model
+            return None
         values = {
             name: [cache.labels[name][i] for i in indices] for name in self.model_cfg.conditions
         }
         try:
-            return self.model.bind(self.model.condition_indices(values, len(indices)))
+            condition = self.model.condition_indices(values, len(indices))
         except ValueError as err:
             raise AudioVAEError(f"{cache.meta['source']}: {err}") from None
+        return {k: v.to(self.device) for k, v in condition.items()}
+
+    def _bound(self, cache: FeatureCache, indices: np.ndarray) -> torch.nn.Module:
+        """The model with the batch's condition labels bound (the model itself if unconditional)."""
+        return self.model.bind(self._condition(cache, indices))
 
     def train_step(self) -> dict[str, torch.Tensor]:
-        """One optimiser step on the batch of `self.step`; returns detached terms."""
+        """One optimiser step on (this rank's slice of) the batch of `self.step`; returns
+        detached terms. A non-finite loss is recorded without a host sync and raised at the next
+        `check_finite` (before anything is logged or saved)."""
         self.model.train()
-        idx = self.batch_indices(self.step)
-        x = self._to_device(self._window(self.data.train.batch(idx), self.step))
-        model = self._bound(self.data.train, idx)
+        idx = distributed.shard(self.batch_indices(self.step), self.dist)
+        x = self._to_device(self._window(self._batch(self.data.train, idx), self.step))
+        condition = self._condition(self.data.train, idx)
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(self.step, self.total_steps, self.cfg)
-        with self._autocast():
-            out = self.objective(model, x, step=self.step, generator=self.noise)
-        if not torch.isfinite(out.loss):
-            terms = ", ".join(f"{k} {float(v.detach()):.4g}" for k, v in out.terms.items())
-            kept = self.out / LAST
-            where = f"the last good checkpoint is {kept}" if kept.is_file() else "no checkpoint yet"
-            raise TrainingDiverged(
-                f"loss became non-finite at step {self.step} ({terms}); {where}; "
-                "lower train.lr or set train.grad_clip"
-            )
-        self.optimizer.zero_grad(set_to_none=True)
-        out.loss.backward()
-        if self.cfg.grad_clip:
-            params = [p for g in self.optimizer.param_groups for p in g["params"]]
-            torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
-        self.optimizer.step()
-        terms = {k: v.detach() for k, v in out.terms.items()}
-        if self.aux_optimizer is not None:
+        with batch_shard(self.dist.rank, self.dist.world_size):
             with self._autocast():
-                aux = self.objective.auxiliary_loss(model, x, step=self.step, generator=self.noise)
-            self.aux_optimizer.zero_grad(set_to_none=True)
-            aux.loss.backward()
-            self.aux_optimizer.step()
-            terms.update({f"aux_{k}": v.detach() for k, v in aux.terms.items()})
+                out = self.step_module(x, self.step, self.noise, condition)
+            bad = ~torch.isfinite(out.loss.detach())
+            first = self._first_bad < 0
+            self._first_bad = torch.where(bad & first, self.step, self._first_bad)
+            self.optimizer.zero_grad(set_to_none=True)
+            out.loss.backward()
+            if self.cfg.grad_clip:
+                params = [p for g in self.optimizer.param_groups for p in g["params"]]
+                torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
+            self.optimizer.step()
+            terms = {k: v.detach() for k, v in out.terms.items()}
+            if self.aux_optimizer is not None:
+                model = self.model.bind(condition)
+                with self._autocast():
+                    aux = self.objective.auxiliary_loss(
+                        model, x, step=self.step, generator=self.noise
+                    )
+                self.aux_optimizer.zero_grad(set_to_none=True)
+                aux.loss.backward()
+                distributed.average_gradients(self.objective.auxiliary_parameters(), self.dist)
+                self.aux_optimizer.step()
+                terms.update({f"aux_{k}": v.detach() for k, v in aux.terms.items()})
+        if not self._bad_terms:
+            self._bad_terms = {k: torch.where(bad & first, v, 0.0) for k, v in terms.items()}
+        else:
+            for k, v in terms.items():
+                if k in self._bad_terms:
+                    self._bad_terms[k] = torch.where(bad & first, v, self._bad_terms[k])
         self.step += 1
         terms["kl_per_dim"] = out.kl_per_dim.detach() if out.kl_per_dim is not None else None
         return terms
+
+    def check_finite(self) -> None:
+        """Raise TrainingDiverged (on every rank) if any step since the start gave a non-finite
+        loss; the last checkpoint, written before, is the last good one."""
+        first = int(self._first_bad)
+        if not distributed.any_rank(first >= 0, self.dist, self.device):
+            return
+        terms = ", ".join(f"{k} {float(v):.4g}" for k, v in self._bad_terms.items())
+        kept = self.out / LAST
+        where = f"the last good checkpoint is {kept}" if kept.is_file() else "no checkpoint yet"
+        at = f"at step {first} ({terms})" if first >= 0 else "on another rank"
+        raise TrainingDiverged(
+            f"loss became non-finite {at}; {where}; lower train.lr or set train.grad_clip"
+        )
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
@@ -410,7 +520,7 @@ class Trainer:
         idx = self.data.valid_indices
         for start in range(0, idx.size, self.cfg.batch_size):
             chunk = idx[start : start + self.cfg.batch_size]
-            x = self._to_device(self._window(self.data.valid.batch(chunk)))
+            x = self._to_device(self._window(self._batch(self.data.valid, chunk)))
             with self._autocast():
                 out = self.objective(
                     self._bound(self.data.valid, chunk), x, step=self.step, generator=gen
@@ -426,22 +536,31 @@ class Trainer:
         return result
 
     def fit(self) -> dict[str, Any]:
-        """Train until max_steps / epochs; returns a summary with the final and best losses."""
-        self.start_run_folder()
-        from torch.utils.tensorboard import SummaryWriter
+        """Train until max_steps / epochs; returns a summary with the final and best losses.
 
-        writer = SummaryWriter(
-            str(self.out / "logs"), purge_step=self.step if self.resume else None
-        )
-        history = open(self.out / "metrics.jsonl", "a")
+        Under torchrun every rank runs this loop; rank 0 alone validates and writes the run
+        folder, the others wait for it at the next gradient all-reduce."""
+        main = self.dist.is_main
+        distributed.barrier(self.dist)  # every rank has checked the run folder before it fills
+        if main:
+            self.start_run_folder()
+        writer = history = None
+        if main:
+            from torch.utils.tensorboard import SummaryWriter
+
+            writer = SummaryWriter(
+                str(self.out / "logs"), purge_step=self.step if self.resume else None
+            )
+            history = open(self.out / "metrics.jsonl", "a")
         bar = tqdm(
             total=self.total_steps, initial=self.step, desc="train", unit="step",
-            disable=not self.cfg.progress, dynamic_ncols=True,
+            disable=not (self.cfg.progress and main), dynamic_ncols=True,
         )  # fmt: skip
         sums: dict[str, torch.Tensor] = {}
         n_sum = 0
         val: dict[str, float] = {}
         started = time.perf_counter()
+        window_start, window_step = started, self.step
         try:
             while self.step < self.total_steps:
                 terms = self.train_step()
@@ -451,16 +570,29 @@ class Trainer:
                 n_sum += 1
                 bar.update(1)
                 if self.step % self.cfg.log_every == 0 or self.step == self.total_steps:
-                    means = {k: float(v) / n_sum for k, v in sums.items()}
+                    self.check_finite()
+                    means = self._mean_terms(sums, n_sum)
+                    if kl_dims is not None:
+                        kl_dims = distributed.mean_over_ranks(kl_dims.float(), self.dist)
                     sums, n_sum = {}, 0
+                    now = time.perf_counter()
                     means["lr"] = self.optimizer.param_groups[0]["lr"]
-                    self._log(writer, history, "train", means, kl_dims)
+                    means["examples_per_s"] = (
+                        (self.step - window_step) * self.batch_size / max(now - window_start, 1e-9)
+                    )
+                    window_start, window_step = now, self.step
+                    if self.device.type == "cuda":
+                        means["gpu_mem_gb"] = torch.cuda.max_memory_allocated(self.device) / 2**30
+                    if main:
+                        self._log(writer, history, "train", means, kl_dims)
                     bar.set_postfix(
                         loss=f"{means['loss']:.4g}",
                         recon=f"{means['recon']:.4g}",
                         kl=f"{means['kl']:.3g}",
                     )
                 if self._should_validate():
+                    self.check_finite()  # a collective: every rank, before rank 0 validates
+                if main and self._should_validate():
                     val = self.validate()
                     self._log(writer, history, "valid", val, self._last_val_kl)
                     self._log_images(writer)
@@ -468,30 +600,48 @@ class Trainer:
                         self.best_val, self.best_step = val["loss"], self.step
                         self._save_best()
                 if self.step % self.cfg.checkpoint_every == 0 or self.step == self.total_steps:
-                    self.save()
+                    self.check_finite()
+                    if main:
+                        self.save()
         except KeyboardInterrupt:
-            self.save()
+            if main and int(self._first_bad) < 0:
+                self.save()
             bar.close()
             raise
         finally:
             bar.close()
-            writer.close()
-            history.close()
-        if not (self.out / LAST).is_file():
-            self.save()
-        if not (self.out / BEST).is_file():
-            self._save_best()
-        if not val:  # resumed a finished run: report its current validation terms
-            val = self.validate()
-        self._plot_reconstructions()
+            if writer is not None:
+                writer.close()
+                history.close()
+        seconds = time.perf_counter() - started
+        if main:
+            if not (self.out / LAST).is_file():
+                self.save()
+            if not (self.out / BEST).is_file():
+                self._save_best()
+            if not val:  # resumed a finished run: report its current validation terms
+                val = self.validate()
+            self._plot_reconstructions()
+        distributed.barrier(self.dist)
         return {
             "steps": self.step,
-            "seconds": time.perf_counter() - started,
+            "seconds": seconds,
             "valid": val,
             "best_val": self.best_val,
             "best_step": self.best_step,
             "run": str(self.out),
+            "rank": self.dist.rank,
+            "world_size": self.dist.world_size,
         }
+
+    def _mean_terms(self, sums: dict[str, torch.Tensor], n: int) -> dict[str, float]:
+        """Per-step means of the summed terms, averaged over ranks (one all-reduce)."""
+        if not sums:
+            return {}
+        keys = sorted(sums)
+        stacked = torch.stack([torch.as_tensor(sums[k], dtype=torch.float32) for k in keys])
+        stacked = distributed.mean_over_ranks(stacked.to(self.device), self.dist).cpu() / n
+        return {k: float(v) for k, v in zip(keys, stacked, strict=True)}
 
     def _should_validate(self) -> bool:
         if self.step == self.total_steps:
@@ -548,6 +698,15 @@ class Trainer:
         )
 
 
+def _resident_copy(features: np.ndarray, device: torch.device, chunk: int = 4096) -> torch.Tensor:
+    """The float16 cache as one device tensor, copied in chunks (no second full copy in RAM)."""
+    out = torch.empty(features.shape, dtype=torch.float16, device=device)
+    for start in range(0, features.shape[0], chunk):
+        block = np.array(features[start : start + chunk], dtype=np.float16)
+        out[start : start + len(block)].copy_(torch.from_numpy(block))
+    return out
+
+
 def random_windows(batch: torch.Tensor, offsets: torch.Tensor, frames: int) -> torch.Tensor:
     """batch[i, :, offsets[i] : offsets[i] + frames] for every i, in one gather."""
     index = (offsets[:, None] + torch.arange(frames)[None, :])[:, None, :]
@@ -560,8 +719,13 @@ def _strip(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Ten
 
 
 def train(recipe: Recipe, out_dir: str | Path, *, resume: bool = False) -> dict[str, Any]:
-    """Train `recipe` into `out_dir` (the Python entry point behind `audiovae train`)."""
-    return Trainer(recipe, out_dir, resume=resume).fit()
+    """Train `recipe` into `out_dir` (the Python entry point behind `audiovae train`; under
+    torchrun, every process calls it and rank 0 writes the run)."""
+    ctx = distributed.context_from_env()
+    try:
+        return Trainer(recipe, out_dir, resume=resume).fit()
+    finally:
+        distributed.shutdown(ctx)
 
 
 __all__ = ["Trainer", "train", "prepare_data", "frontend_from_recipe", "lr_at"]

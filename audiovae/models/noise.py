@@ -1,0 +1,47 @@
+"""Gaussian noise that does not depend on how a batch is split across processes.
+
+Under data parallelism each rank holds a slice of the global batch. If every rank drew noise for
+its own slice from the same seeded generator, the ranks would share noise and a 2-process run
+would differ from a 1-process run with the same global batch. Inside `batch_shard(rank, world)`
+every draw is made for the whole global batch and the rank keeps its own rows, so the noise each
+example sees is the same for every world size (and resume stays exact).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+import torch
+
+_SHARD: ContextVar[tuple[int, int] | None] = ContextVar("audiovae_batch_shard", default=None)
+
+
+@contextmanager
+def batch_shard(rank: int, world_size: int) -> Iterator[None]:
+    """Within this block, tensors' batch axis (-2) is rank `rank`'s slice of `world_size`."""
+    token = _SHARD.set((rank, world_size) if world_size > 1 else None)
+    try:
+        yield
+    finally:
+        _SHARD.reset(token)
+
+
+def standard_normal(
+    shape: torch.Size | tuple[int, ...],
+    generator: torch.Generator | None,
+    device: torch.device,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """N(0, I) noise of `shape` ([..., batch, latent]) from `generator`, drawn on the generator's
+    device (then moved), and sharded as the enclosing `batch_shard` says."""
+    shape = tuple(shape)
+    draw_on = generator.device if generator is not None else device
+    shard = _SHARD.get()
+    if shard is None or len(shape) < 2:
+        return torch.randn(shape, generator=generator, device=draw_on, dtype=dtype).to(device)
+    rank, world = shard
+    full = shape[:-2] + (shape[-2] * world, shape[-1])
+    eps = torch.randn(full, generator=generator, device=draw_on, dtype=dtype)
+    return eps.narrow(-2, rank * shape[-2], shape[-2]).to(device)
