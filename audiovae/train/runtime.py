@@ -49,8 +49,16 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def set_threads(num_threads: int | None) -> int:
-    """Set torch's intra-op threads deliberately (default: one per available core)."""
-    n = num_threads or available_cores()
+def set_threads(num_threads: int | None, processes_per_node: int = 1) -> int:
+    """Set torch's intra-op threads deliberately: `num_threads` if given, else OMP_NUM_THREADS
+    if set (what a sweep with --jobs or a launcher hands each process), else the available cores
+    shared among the node's processes."""
+    from_env = os.environ.get("OMP_NUM_THREADS", "")
+    if num_threads:
+        n = num_threads
+    elif from_env.isdigit() and int(from_env) > 0:
+        n = int(from_env)
+    else:
+        n = max(1, available_cores() // max(1, processes_per_node))
     torch.set_num_threads(n)
     return n

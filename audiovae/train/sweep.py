@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from audiovae.errors import RecipeError
+from audiovae.train.runtime import available_cores
 
 
 def expand_grid(grids: list[str] | tuple[str, ...]) -> list[dict[str, str]]:
@@ -79,7 +80,7 @@ def run_sweep(
     members = [
         {**combo, "train.seed": str(seed)} for combo in expand_grid(grids) for seed in range(seeds)
     ]
-    threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
+    threads = max(1, available_cores() // max(1, jobs))
 
     def one(assignment: dict[str, str]) -> dict[str, Any]:
         folder = out / member_name(assignment)

@@ -42,7 +42,7 @@ from audiovae.train.checkpoint import (
 )
 from audiovae.train.provenance import git_commit, package_versions
 from audiovae.train.recipe import Recipe
-from audiovae.train.runtime import autocast_dtype, available_cores, resolve_device, set_threads
+from audiovae.train.runtime import autocast_dtype, resolve_device, set_threads
 from audiovae.train.step import ObjectiveStep
 
 log = logging.getLogger(__name__)
@@ -177,7 +177,7 @@ class Trainer:
         self.cfg = recipe.train
         self.dist = distributed.context_from_env()
         self._check_run_folder()
-        set_threads(self.cfg.num_threads or max(1, available_cores() // self.dist.local_world_size))
+        set_threads(self.cfg.num_threads, self.dist.local_world_size)
         self.device = distributed.rank_device(self.dist, resolve_device(self.cfg.device))
         distributed.init_process_group(self.dist, self.device)
         self.amp_dtype = autocast_dtype(self.cfg.precision, self.device)

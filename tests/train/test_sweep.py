@@ -51,16 +51,22 @@ def test_sweep_survives_a_failing_member_and_rerun_skips_finished(tmp_path, cach
     assert {r["status"] for r in rows} == {"done (skipped)", "failed"}, again.output
 
 
-def test_sweep_scores_udr_across_seeds(tmp_path, cache_dir):
+def test_sweep_scores_udr_across_seeds_with_parallel_jobs(tmp_path, cache_dir):
+    """Two seeds trained at once (--jobs 2), then UDR across them."""
     recipe = tmp_path / "tiny.yaml"
     recipe.write_text(yaml.safe_dump(tiny_tree(cache_dir, max_steps=3, checkpoint_every=3)))
     cfg = SynthConfig(pitches=(48, 50), families=("guitar", "organ"), instruments_per_family=2,
                       velocities=(100,), vibrato_depths=(0.0,), seconds=0.496, seed=6)  # fmt: skip
     notes = write_nsynth_folder(tmp_path / "notes", cfg, progress=False)
     args = ["sweep", str(recipe), "--grid", "model.latent_dim=4", "--seeds", "2", "--metric", "udr",
-            "--out", str(tmp_path / "sw"), "--data", str(notes), "--iwae-clips", "0"]  # fmt: skip
+            "--out", str(tmp_path / "sw"), "--data", str(notes), "--iwae-clips", "0",
+            "--jobs", "2"]  # fmt: skip
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
     rows = list(csv.DictReader(open(tmp_path / "sw/sweep.csv")))
     assert len(rows) == 2 and all(0 <= float(r["udr"]) <= 1 for r in rows)
     assert "udr 0." in res.output
+    assert {r["status"] for r in rows} == {"done"} and {r["train.seed"] for r in rows} == {"0", "1"}
+    for r in rows:  # each member trained in its own process with its own seed
+        trained = yaml.safe_load((tmp_path / "sw" / r["member"] / "recipe.yaml").read_text())
+        assert trained["train"]["seed"] == int(r["train.seed"])
