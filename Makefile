@@ -14,9 +14,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	OMP_WAIT_POLICY=PASSIVE $(BIN)/audiovae train recipes/synthetic.yaml --out runs/demo
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/audiovae train recipes/synthetic.yaml --out runs/demo \
+		$$(test -f runs/demo/checkpoints/last.safetensors && echo --resume)
+	$(BIN)/audiovae report runs/demo -o runs/demo/report.html
 
 test: $(STAMP)
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest -q
 
 lint: $(STAMP)

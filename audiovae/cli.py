@@ -139,8 +139,9 @@ def _add_commands() -> None:
     from audiovae.export.commands import COMMANDS as EXPORT
     from audiovae.generate.commands import COMMANDS as GENERATE
     from audiovae.metrics.commands import COMMANDS as METRICS
+    from audiovae.report.commands import COMMANDS as REPORT
 
-    for command in (*GENERATE, *EXPORT, *METRICS):
+    for command in (*GENERATE, *EXPORT, *METRICS, *REPORT):
         main.add_command(command)
 
 

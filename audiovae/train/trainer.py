@@ -318,6 +318,15 @@ class Trainer:
             "objective": self.recipe.objective_config().model_dump(mode="json"),
             "data": self.data.summary(),
             "label_names": sorted(labels),
+            "runtime": {
+                "device": str(self.device),
+                "device_name": (
+                    torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "CPU"
+                ),
+                "world_size": self.dist.world_size,
+                "threads": torch.get_num_threads(),
+                "precision": str(self.amp_dtype or torch.float32).replace("torch.", ""),
+            },
             "versions": package_versions(),
             "git": git_commit(),
         }
