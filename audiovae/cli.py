@@ -136,12 +136,13 @@ def _overrides_tree(overrides: tuple[str, ...]) -> dict:
 
 def _add_commands() -> None:
     """Register the commands that live beside the modules they drive."""
+    from audiovae.deploy.commands import COMMANDS as DEPLOY
     from audiovae.export.commands import COMMANDS as EXPORT
     from audiovae.generate.commands import COMMANDS as GENERATE
     from audiovae.metrics.commands import COMMANDS as METRICS
     from audiovae.report.commands import COMMANDS as REPORT
 
-    for command in (*GENERATE, *EXPORT, *METRICS, *REPORT):
+    for command in (*GENERATE, *EXPORT, *METRICS, *REPORT, *DEPLOY):
         main.add_command(command)
 
 
