@@ -137,6 +137,7 @@ class TrainSection(Section):
     num_threads: int | None = Field(None, gt=0)
     compile: bool = False
     cache_on_device: Literal["auto", "yes", "no"] = "auto"
+    select_best_on: Literal["elbo", "loss"] = "elbo"
     progress: bool = True
 
 

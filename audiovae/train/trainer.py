@@ -289,6 +289,8 @@ class Trainer:
         diffs = []
         for section, values in current.items():
             for key, value in values.items():
+                if key not in stored.get(section, {}):
+                    continue  # a key added to audiovae after the run began: its default holds
                 old = stored.get(section, {}).get(key)
                 if old != value and not (section == "train" and key in flexible):
                     diffs.append(f"{section}.{key}: {old!r} -> {value!r}")
@@ -605,8 +607,9 @@ class Trainer:
                     val = self.validate()
                     self._log(writer, history, "valid", val, self._last_val_kl)
                     self._log_images(writer)
-                    if val["loss"] < self.best_val:
-                        self.best_val, self.best_step = val["loss"], self.step
+                    score = selection_score(val, self.cfg.select_best_on)
+                    if score < self.best_val:
+                        self.best_val, self.best_step = score, self.step
                         self._save_best()
                 if self.step % self.cfg.checkpoint_every == 0 or self.step == self.total_steps:
                     self.check_finite()
@@ -714,6 +717,15 @@ def _resident_copy(features: np.ndarray, device: torch.device, chunk: int = 4096
         block = np.array(features[start : start + chunk], dtype=np.float16)
         out[start : start + len(block)].copy_(torch.from_numpy(block))
     return out
+
+
+def selection_score(valid: dict[str, float], select_on: str) -> float:
+    """What best.safetensors minimises: the objective's own validation `loss`, or the negative
+    ELBO `recon + kl`, which annealed targets (capacity_vae's C(t)) and discriminator terms
+    (factor_vae, aae) do not move from one validation to the next."""
+    if select_on == "elbo":
+        return valid["recon"] + valid["kl"]
+    return valid["loss"]
 
 
 def random_windows(batch: torch.Tensor, offsets: torch.Tensor, frames: int) -> torch.Tensor:
