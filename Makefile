@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint clean bench bench-quick
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/python benchmarks/suite.py
+
+bench-quick: $(STAMP)
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/python benchmarks/suite.py --quick
 
 lint: $(STAMP)
 	$(BIN)/ruff check audiovae tests benchmarks

@@ -27,7 +27,9 @@ class LogMelFrontEnd(nn.Module):
         mel_scale: "slaney" (librosa's default) or "htk".
         norm: "slaney" (area-normalised filters, librosa's default) or None.
         log_floor: power floor before the log, so silence maps to log(log_floor), not -inf.
-        chunk_size: on CPU the batch is processed in chunks of this many clips (measured faster).
+        chunk_samples: on CPU the batch is processed in chunks of about this many samples (8 clips
+            of 1 s, 2 of 4 s): larger chunks spill the STFT out of cache (measured 2.7x slower
+            per clip at 64 clips of 4 s).
 
     Example:
         >>> fe = LogMelFrontEnd(sample_rate=16000, n_mels=64)
@@ -46,7 +48,7 @@ class LogMelFrontEnd(nn.Module):
         mel_scale: Literal["slaney", "htk"] = "slaney",
         norm: Literal["slaney"] | None = "slaney",
         log_floor: float = 1e-5,
-        chunk_size: int = 8,
+        chunk_samples: int = 2**17,
     ) -> None:
         super().__init__()
         f_max = float(sample_rate) / 2 if f_max is None else float(f_max)
@@ -66,12 +68,17 @@ class LogMelFrontEnd(nn.Module):
         self.mel_scale = mel_scale
         self.norm = norm
         self.log_floor = float(log_floor)
-        self.chunk_size = int(chunk_size)
+        self.chunk_samples = int(chunk_samples)
         fbank = AF.melscale_fbanks(
             n_fft // 2 + 1, self.f_min, f_max, n_mels, sample_rate, norm=norm, mel_scale=mel_scale
         )
         self.register_buffer("window", torch.hann_window(n_fft, periodic=True), persistent=False)
         self.register_buffer("mel_basis", fbank.T.contiguous(), persistent=False)  # [mels, freqs]
+        self._bands = []
+        for i, (rows, lo, hi) in enumerate(_mel_bands(self.mel_basis)):
+            name = f"_mel_band_{i}"
+            self.register_buffer(name, self.mel_basis[rows, lo:hi].contiguous(), persistent=False)
+            self._bands.append((name, lo, hi))
 
     def num_frames(self, num_samples: int) -> int:
         """Frames produced for a clip of `num_samples` (centred frames, as librosa)."""
@@ -96,7 +103,8 @@ class LogMelFrontEnd(nn.Module):
         if audio.shape[-1] < self.n_fft // 2 + 1:
             raise ValueError(f"clip of {audio.shape[-1]} samples is shorter than n_fft/2+1")
         audio = audio.to(self.window.dtype)
-        step = self.chunk_size if audio.device.type == "cpu" else audio.shape[0]
+        cpu = audio.device.type == "cpu"
+        step = max(1, self.chunk_samples // audio.shape[-1]) if cpu else audio.shape[0]
         out = [self._mel_power_chunk(audio[i : i + step]) for i in range(0, audio.shape[0], step)]
         mel = torch.cat(out) if len(out) > 1 else out[0]
         return mel[0] if squeeze else mel
@@ -112,7 +120,12 @@ class LogMelFrontEnd(nn.Module):
             return_complex=True,
         )
         power = spec.real * spec.real + spec.imag * spec.imag
-        return torch.matmul(self.mel_basis, power)
+        if power.device.type != "cpu":
+            return torch.matmul(self.mel_basis, power)
+        # the filterbank is ~98% zeros: on CPU, project each group of 16 mels from only the
+        # frequency bins it covers (3.5x librosa instead of 2.4x at 4 s / 128 mels)
+        parts = [getattr(self, name) @ power[:, lo:hi] for name, lo, hi in self._bands]
+        return torch.cat(parts, dim=1)
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         """Natural-log mel power with a floor: log(max(mel, log_floor))."""
@@ -131,3 +144,15 @@ class LogMelFrontEnd(nn.Module):
             "norm": self.norm,
             "log_floor": self.log_floor,
         }
+
+
+def _mel_bands(mel_basis: torch.Tensor, size: int = 16) -> list[tuple[slice, int, int]]:
+    """Groups of `size` consecutive mel filters with the frequency-bin range [lo, hi) outside
+    which all of them are zero (a filter with no support gets an empty range)."""
+    bands = []
+    for start in range(0, mel_basis.shape[0], size):
+        rows = slice(start, min(start + size, mel_basis.shape[0]))
+        nonzero = torch.nonzero(mel_basis[rows].abs().sum(dim=0) > 0).flatten()
+        lo, hi = (int(nonzero[0]), int(nonzero[-1]) + 1) if nonzero.numel() else (0, 1)
+        bands.append((rows, lo, hi))
+    return bands

@@ -64,12 +64,30 @@ def test_float32_log_mel_matches_librosa_log():
 
 
 def test_batched_and_chunked_equals_one_by_one():
-    fe = LogMelFrontEnd(sample_rate=16000, n_mels=32, chunk_size=3)
+    fe = LogMelFrontEnd(sample_rate=16000, n_mels=32, chunk_samples=3 * 8000)  # chunks of 3
     x = torch.randn(7, 8000)
     batch = fe(x)
     single = torch.stack([fe(x[i]) for i in range(7)])
     assert batch.shape == (7, 32, fe.num_frames(8000))
     torch.testing.assert_close(batch, single, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "n_mels, f_min, f_max", [(128, 0.0, None), (40, 300.0, 5000.0), (7, 0, None)]
+)
+def test_banded_mel_projection_equals_the_dense_filterbank(n_mels, f_min, f_max):
+    """The CPU path projects groups of mels from their support only; it must equal the dense
+    product, and every group's filters must be zero outside its bin range."""
+    fe = LogMelFrontEnd(sample_rate=16000, n_mels=n_mels, f_min=f_min, f_max=f_max)
+    covered = torch.zeros_like(fe.mel_basis)
+    for start, (name, lo, hi) in zip(range(0, n_mels, 16), fe._bands, strict=True):
+        covered[start : start + 16, lo:hi] = getattr(fe, name)
+    torch.testing.assert_close(covered, fe.mel_basis, rtol=0, atol=0)
+    x = torch.randn(3, 12000)
+    spec = torch.stft(x, fe.n_fft, fe.hop_length, window=fe.window, center=True,
+                      pad_mode="constant", return_complex=True)  # fmt: skip
+    dense = fe.mel_basis @ spec.abs().pow(2)
+    torch.testing.assert_close(fe.mel_power(x), dense, rtol=1e-5, atol=1e-6)
 
 
 def test_silence_hits_the_floor():

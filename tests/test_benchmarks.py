@@ -1,0 +1,59 @@
+"""The benchmark suite (benchmarks/suite.py) runs: every row at a minimal size returns sane fields.
+
+Nothing here is timed or compared with a target; `make bench-quick` does that.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+
+import pytest
+import torch
+from support import REPO
+
+
+def _load_suite():
+    spec = importlib.util.spec_from_file_location("benchmark_suite", REPO / "benchmarks/suite.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+suite = _load_suite()
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    threads = torch.get_num_threads()
+    settings = suite.Settings(threads=1, librosa_blas_threads=1, device="cpu")
+    yield suite.Workspace(tmp_path_factory.mktemp("bench"), suite.SMOKE, settings)
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("row", list(suite.ROWS))
+def test_row_runs_and_returns_its_lines(row, workspace):
+    result = suite.ROWS[row](suite.SMOKE, workspace.settings, workspace)
+    assert result["lines"] and isinstance(result["details"], dict) and result["settings"]
+    for line in result["lines"]:
+        for key in ("ours", "reference", "ratio"):
+            assert math.isfinite(line[key]) and line[key] > 0, (line["label"], key)
+        assert line["unit"] and line["target"] and line["reference_is"]
+        assert line["met"] in (True, False, None)
+    json.dumps(result, default=str)  # the report is JSON
+    printed = suite.table({row: result}).splitlines()
+    assert len(printed) == 2 + len(result["lines"]) and printed[0].startswith("row")
+
+
+def test_report_files(tmp_path):
+    partial = {"suite": "quick", "rows": {"logmel": {"lines": []}}}
+    path = suite.write_report(partial, tmp_path)
+    assert path.name.startswith("bench-quick-") and path.suffix == ".json"
+    assert json.loads(path.read_text()) == partial
+    assert not (tmp_path / "latest-quick.json").exists()  # only a complete run is the latest
+    complete = {"suite": "quick", "rows": {name: {"lines": []} for name in suite.ROWS}}
+    suite.write_report(complete, tmp_path)
+    assert json.loads((tmp_path / "latest-quick.json").read_text()) == complete
