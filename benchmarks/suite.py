@@ -495,11 +495,10 @@ def write_note_wavs(folder: Path, recipe) -> tuple[Path, Path]:
 def morph_once(vae, a: Path, b: Path, out: Path, steps: int = MORPH_STEPS) -> dict[str, float]:
     """What `audiovae morph MODEL A B -o OUT` does after loading the model, minus the PNG:
     returns seconds per phase."""
-    from audiovae.audio.io import write_wav
-    from audiovae.generate.gain import shared_gain
     from audiovae.generate.latents import interpolate
-    from audiovae.generate.render import crossfade_concat, encode_first_window, write_group
+    from audiovae.generate.render import encode_first_window, write_morph
 
+    # the steps of audiovae.generate.render.morph (what the command calls), timed one by one
     t0 = time.perf_counter()
     z_a, z_b = encode_first_window(vae, a), encode_first_window(vae, b)
     t1 = time.perf_counter()
@@ -507,10 +506,7 @@ def morph_once(vae, a: Path, b: Path, out: Path, steps: int = MORPH_STEPS) -> di
     t2 = time.perf_counter()
     waves = vae.to_audio(logmels, length=vae.clip_samples).cpu()
     t3 = time.perf_counter()
-    names = [out / f"morph_{i:02d}.wav" for i in range(steps)]
-    _, gain = write_group(waves, names, vae.sample_rate)
-    joined = crossfade_concat(waves * gain, int(0.05 * vae.sample_rate))
-    write_wav(out / "morph_all.wav", shared_gain(joined)[0], vae.sample_rate)
+    write_morph(waves, out, vae.sample_rate)
     t4 = time.perf_counter()
     return {"encode": t1 - t0, "decode": t2 - t1, "to_audio": t3 - t2, "write_wavs": t4 - t3}
 

@@ -191,23 +191,16 @@ def morph(
     input_condition,
 ) -> None:  # fmt: skip
     """Interpolate the latents of A and B: a WAV per step, all steps in a row, a PNG strip."""
-    from audiovae.audio.io import write_wav
-    from audiovae.generate.gain import shared_gain
-    from audiovae.generate.latents import interpolate
-    from audiovae.generate.render import crossfade_concat, encode_first_window, write_group
+    from audiovae.generate.render import morph as render_morph
+    from audiovae.generate.render import write_morph
     from audiovae.plots import plot_spectrogram_grid
 
     vae = _load(model, device)
     enc, dec = _conditions(vae, condition, input_condition)
-    z_a, z_b = encode_first_window(vae, a, enc), encode_first_window(vae, b, enc)
-    logmels = vae.decode(interpolate(z_a, z_b, steps, path_kind), condition=dec)
-    waves = vae.to_audio(
-        logmels, length=vae.clip_samples, n_iter=iters, phase_init=phase_init
-    ).cpu()
-    names = [out / f"morph_{i:02d}.wav" for i in range(steps)]
-    files, gain = write_group(waves, names, vae.sample_rate)
-    joined = crossfade_concat(waves * gain, int(crossfade * vae.sample_rate))
-    files.append(write_wav(out / "morph_all.wav", shared_gain(joined)[0], vae.sample_rate))
+    logmels, waves = render_morph(
+        vae, a, b, steps, path_kind, enc, dec, n_iter=iters, phase_init=phase_init
+    )
+    files = write_morph(waves, out, vae.sample_rate, crossfade)
     cols = [f"{i / (steps - 1):.2f}" for i in range(steps)]
     files.append(plot_spectrogram_grid(logmels[None].cpu(), out / "morph.png", col_labels=cols,
                                        title=f"{a.name} -> {b.name} ({path_kind})"))  # fmt: skip

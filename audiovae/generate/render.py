@@ -63,3 +63,36 @@ def crossfade_concat(waves: torch.Tensor, fade: int) -> torch.Tensor:
         else:
             out = torch.cat([out, w])
     return out
+
+
+def morph(
+    vae: AudioVAE,
+    a: str | Path,
+    b: str | Path,
+    steps: int = 7,
+    path_kind: str = "linear",
+    condition: dict | None = None,
+    decode_condition: dict | None = None,
+    **to_audio: object,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(log-mels [steps, n_mels, frames], waveforms [steps, clip_samples]) of the path from A's
+    latent to B's (first model windows), decoded and rendered by the mel -> audio stage;
+    `to_audio` goes to AudioVAE.to_audio (n_iter, phase_init)."""
+    from audiovae.generate.latents import interpolate
+
+    z_a = encode_first_window(vae, a, condition)
+    z_b = encode_first_window(vae, b, condition)
+    logmels = vae.decode(interpolate(z_a, z_b, steps, path_kind), condition=decode_condition)
+    waves = vae.to_audio(logmels, length=vae.clip_samples, **to_audio).cpu()
+    return logmels, waves
+
+
+def write_morph(
+    waves: torch.Tensor, out: Path, sample_rate: int, crossfade: float = 0.05
+) -> list[Path]:
+    """morph_XX.wav per step (one shared gain) and morph_all.wav, the steps crossfaded."""
+    names = [Path(out) / f"morph_{i:02d}.wav" for i in range(waves.shape[0])]
+    files, gain = write_group(waves, names, sample_rate)
+    joined = crossfade_concat(waves * gain, int(crossfade * sample_rate))
+    files.append(write_wav(Path(out) / "morph_all.wav", shared_gain(joined)[0], sample_rate))
+    return files
