@@ -18,6 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from audiovae.errors import RecipeError
 from audiovae.train.runtime import available_cores
 
@@ -164,7 +166,28 @@ def _write(out: Path, rows: list[dict[str, Any]]) -> None:
     _plot(out, rows)
 
 
-METRICS = ("mig", "sap", "dci_disentanglement", "factor_vae_score", "beta_vae_score", "logmel_mse")
+METRICS = (
+    "mig",
+    "sap",
+    "dci_disentanglement",
+    "factor_vae_score",
+    "beta_vae_score",
+    "udr",
+    "logmel_mse",
+)
+
+
+def _seed_means(points: list[tuple[float, float]]) -> np.ndarray:
+    """[(x, mean, sd)] over the points sharing each x (the seeds of one grid cell), sorted by x."""
+    by_x: dict[float, list[float]] = {}
+    for x, y in points:
+        by_x.setdefault(x, []).append(y)
+    return np.array(
+        [
+            (x, np.mean(ys), np.std(ys, ddof=1) if len(ys) > 1 else 0.0)
+            for x, ys in sorted(by_x.items())
+        ]
+    )
 
 
 def _plot(out: Path, rows: list[dict[str, Any]]) -> None:
@@ -191,11 +214,17 @@ def _plot(out: Path, rows: list[dict[str, Any]]) -> None:
                     label = ", ".join(f"{k.split('.')[-1]} {r[k]}" for k in others) or "all"
                     groups.setdefault(label, []).append((x, float(r[metric])))
             for label, points in sorted(groups.items()):
-                points.sort()
-                ax.plot(*zip(*points, strict=True), "o-", label=label, alpha=0.8)
+                line = _seed_means(points)
+                shown = ax.errorbar(line[:, 0], line[:, 1], yerr=line[:, 2], fmt="o-",
+                                    capsize=3, label=label, alpha=0.9)  # fmt: skip
+                seeds = np.asarray(points)
+                ax.plot(seeds[:, 0], seeds[:, 1], ".", color=shown[0].get_color(), alpha=0.4)
+            if min(xs) > 0 and max(xs) / min(xs) >= 8:
+                ax.set_xscale("log", base=2)
             ax.set_xlabel(key)
             ax.set_title(metric, fontsize=9)
         axes[0].legend(fontsize=6)
+        fig.suptitle("mean ± sd over seeds (dots: each seed)", fontsize=9)
         fig.savefig(out / f"metrics_vs_{key.split('.')[-1]}.png", dpi=100)
         plt.close(fig)
     fig, ax = plt.subplots(figsize=(6, 4.5), constrained_layout=True)
