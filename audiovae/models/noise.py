@@ -28,6 +28,29 @@ def batch_shard(rank: int, world_size: int) -> Iterator[None]:
         _SHARD.reset(token)
 
 
+def _sharded_draw(draw, shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """`draw(shape)` for this rank's rows of axis -2 of the global batch (see batch_shard)."""
+    shard = _SHARD.get()
+    if shard is None:
+        return draw(shape).to(device)
+    if len(shape) < 2:
+        raise ValueError(f"a sharded draw needs a batch axis [..., batch, dims]; got shape {shape}")
+    rank, world = shard
+    full = shape[:-2] + (shape[-2] * world, shape[-1])
+    return draw(full).narrow(-2, rank * shape[-2], shape[-2]).to(device)
+
+
+def standard_uniform(
+    shape: torch.Size | tuple[int, ...], generator: torch.Generator | None, device: torch.device
+) -> torch.Tensor:
+    """U[0, 1) noise of `shape` ([..., batch, dims]) from `generator`, sharded as
+    `standard_normal` (so the generator advances alike at every world size)."""
+    draw_on = generator.device if generator is not None else device
+    return _sharded_draw(
+        lambda s: torch.rand(s, generator=generator, device=draw_on), tuple(shape), device
+    )
+
+
 def standard_normal(
     shape: torch.Size | tuple[int, ...],
     generator: torch.Generator | None,
@@ -36,12 +59,9 @@ def standard_normal(
 ) -> torch.Tensor:
     """N(0, I) noise of `shape` ([..., batch, latent]) from `generator`, drawn on the generator's
     device (then moved), and sharded as the enclosing `batch_shard` says."""
-    shape = tuple(shape)
     draw_on = generator.device if generator is not None else device
-    shard = _SHARD.get()
-    if shard is None or len(shape) < 2:
-        return torch.randn(shape, generator=generator, device=draw_on, dtype=dtype).to(device)
-    rank, world = shard
-    full = shape[:-2] + (shape[-2] * world, shape[-1])
-    eps = torch.randn(full, generator=generator, device=draw_on, dtype=dtype)
-    return eps.narrow(-2, rank * shape[-2], shape[-2]).to(device)
+    return _sharded_draw(
+        lambda s: torch.randn(s, generator=generator, device=draw_on, dtype=dtype),
+        tuple(shape),
+        device,
+    )

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
+from audiovae.models.noise import standard_uniform
 from audiovae.objectives import register_objective
 from audiovae.objectives.base import (
     ObjectiveOutput,
@@ -49,8 +50,7 @@ def permute_dims(z: torch.Tensor, generator: torch.Generator | None = None) -> t
     """
     if z.dim() != 2:
         raise ValueError(f"permute_dims expects [batch, dims], got shape {tuple(z.shape)}")
-    device = generator.device if generator is not None else z.device
-    keys = torch.rand(z.shape, generator=generator, device=device).to(z.device)
+    keys = standard_uniform(z.shape, generator, z.device)  # under torchrun: within each slice
     return z.gather(0, keys.argsort(dim=0))
 
 

@@ -30,6 +30,7 @@ class DistributedContext:
 
     @property
     def enabled(self) -> bool:
+        """More than one process: collectives are needed."""
         return self.world_size > 1
 
     @property
@@ -59,7 +60,12 @@ def context_from_env(environ: dict[str, str] | None = None) -> DistributedContex
 
 def rank_device(ctx: DistributedContext, device: torch.device) -> torch.device:
     """One GPU per process: CUDA rank r on the node uses cuda:LOCAL_RANK."""
-    if ctx.enabled and device.type == "cuda" and device.index is None:
+    if ctx.enabled and device.type == "cuda":
+        if device.index is not None and ctx.local_world_size > 1:
+            raise RecipeError(
+                f"train.device={device} would put all {ctx.local_world_size} processes of a node "
+                "on one GPU; use train.device=cuda (each process takes cuda:LOCAL_RANK)"
+            )
         return torch.device("cuda", ctx.local_rank)
     return device
 
@@ -81,6 +87,7 @@ def shutdown(ctx: DistributedContext) -> None:
 
 
 def barrier(ctx: DistributedContext) -> None:
+    """Wait for every rank (no-op for a single process)."""
     if ctx.enabled:
         dist.barrier()
 

@@ -62,3 +62,36 @@ def set_threads(num_threads: int | None, processes_per_node: int = 1) -> int:
         n = max(1, available_cores() // max(1, processes_per_node))
     torch.set_num_threads(n)
     return n
+
+
+class StepBoundaryInterrupt:
+    """Turn the first Ctrl-C (SIGINT) into a request that the loop honours between steps, so the
+    checkpoint it then writes never holds a half-applied step; a second Ctrl-C stops at once.
+    Does nothing outside the main thread (signal handlers live there)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self) -> StepBoundaryInterrupt:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        import signal
+
+        if self.requested:  # second Ctrl-C: the default behaviour, now
+            signal.signal(signal.SIGINT, self._previous or signal.default_int_handler)
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc) -> None:
+        import signal
+
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None

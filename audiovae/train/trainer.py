@@ -42,7 +42,12 @@ from audiovae.train.checkpoint import (
 )
 from audiovae.train.provenance import git_commit, package_versions
 from audiovae.train.recipe import Recipe
-from audiovae.train.runtime import autocast_dtype, resolve_device, set_threads
+from audiovae.train.runtime import (
+    StepBoundaryInterrupt,
+    autocast_dtype,
+    resolve_device,
+    set_threads,
+)
 from audiovae.train.step import ObjectiveStep
 
 log = logging.getLogger(__name__)
@@ -346,13 +351,13 @@ class Trainer:
             tensors.update(aux_tensors)
         tensors["rng.torch"] = torch.get_rng_state()
         tensors["rng.noise"] = self.noise.get_state()
-        if torch.cuda.is_available():
-            for i, state in enumerate(torch.cuda.get_rng_state_all()):
-                tensors[f"rng.cuda.{i}"] = state
+        if self.device.type == "cuda":
+            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
         state = {
             "step": self.step,
             "best_val": None if math.isinf(self.best_val) else self.best_val,
             "best_step": self.best_step,
+            "noise_device": self.device.type,
             "optimizer": optim_info,
             "aux_optimizer": aux_info,
             "recipe": self.recipe.to_dict(),
@@ -388,10 +393,15 @@ class Trainer:
                 optimizer_state_from_tensors(tensors, state["aux_optimizer"], prefix="aux_optim")
             )
         torch.set_rng_state(tensors["rng.torch"])
+        saved_on = state.get("noise_device", "cpu")
+        if saved_on != self.device.type:
+            raise CheckpointError(
+                f"--resume: {self.out / LAST} drew its noise on {saved_on} and this run is on "
+                f"{self.device.type}; resume with --set train.device={saved_on}"
+            )
         self.noise.set_state(tensors["rng.noise"])
-        cuda_states = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]
-        if cuda_states and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(cuda_states)
+        if "rng.cuda" in tensors and self.device.type == "cuda":
+            torch.cuda.set_rng_state(tensors["rng.cuda"], self.device)
         self.step = int(state["step"])
         self.best_val = math.inf if state["best_val"] is None else float(state["best_val"])
         self.best_step = state.get("best_step")
@@ -432,9 +442,9 @@ class Trainer:
         return random_windows(batch, offsets.to(batch.device), frames)
 
     def _to_device(self, batch: torch.Tensor) -> torch.Tensor:
-        if self.device.type == "cuda":
+        if self.device.type == "cuda" and batch.device.type == "cpu":
             batch = batch.pin_memory().to(self.device, non_blocking=True)
-        else:
+        else:  # already there when the cache lives on the device
             batch = batch.to(self.device)
         return self.model.normalizer.normalize(batch)
 
@@ -475,14 +485,13 @@ class Trainer:
         with batch_shard(self.dist.rank, self.dist.world_size):
             with self._autocast():
                 out = self.step_module(x, self.step, self.noise, condition)
-            bad = ~torch.isfinite(out.loss.detach())
-            first = self._first_bad < 0
-            self._first_bad = torch.where(bad & first, self.step, self._first_bad)
             self.optimizer.zero_grad(set_to_none=True)
             out.loss.backward()
-            if self.cfg.grad_clip:
-                params = [p for g in self.optimizer.param_groups for p in g["params"]]
-                torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
+            # the gradient norm after DDP's all-reduce is the same on every rank, so a NaN on
+            # any rank (or a finite loss with non-finite gradients) is seen by all of them
+            params = [p for g in self.optimizer.param_groups for p in g["params"]]
+            norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip or math.inf)
+            bad = ~torch.isfinite(out.loss.detach()) | ~torch.isfinite(norm)
             self.optimizer.step()
             terms = {k: v.detach() for k, v in out.terms.items()}
             if self.aux_optimizer is not None:
@@ -493,9 +502,14 @@ class Trainer:
                     )
                 self.aux_optimizer.zero_grad(set_to_none=True)
                 aux.loss.backward()
-                distributed.average_gradients(self.objective.auxiliary_parameters(), self.dist)
+                aux_params = self.objective.auxiliary_parameters()
+                distributed.average_gradients(aux_params, self.dist)
+                aux_norm = torch.nn.utils.clip_grad_norm_(aux_params, math.inf)
+                bad = bad | ~torch.isfinite(aux.loss.detach()) | ~torch.isfinite(aux_norm)
                 self.aux_optimizer.step()
                 terms.update({f"aux_{k}": v.detach() for k, v in aux.terms.items()})
+        first = self._first_bad < 0
+        self._first_bad = torch.where(bad & first, self.step, self._first_bad)
         if not self._bad_terms:
             self._bad_terms = {k: torch.where(bad & first, v, 0.0) for k, v in terms.items()}
         else:
@@ -553,12 +567,11 @@ class Trainer:
         folder, the others wait for it at the next gradient all-reduce."""
         main = self.dist.is_main
         distributed.barrier(self.dist)  # every rank has checked the run folder before it fills
-        if main:
-            self.start_run_folder()
         writer = history = None
         if main:
             from torch.utils.tensorboard import SummaryWriter
 
+            self.start_run_folder()
             writer = SummaryWriter(
                 str(self.out / "logs"), purge_step=self.step if self.resume else None
             )
@@ -567,58 +580,13 @@ class Trainer:
             total=self.total_steps, initial=self.step, desc="train", unit="step",
             disable=not (self.cfg.progress and main), dynamic_ncols=True,
         )  # fmt: skip
-        sums: dict[str, torch.Tensor] = {}
-        n_sum = 0
-        val: dict[str, float] = {}
         started = time.perf_counter()
-        window_start, window_step = started, self.step
         try:
-            while self.step < self.total_steps:
-                terms = self.train_step()
-                kl_dims = terms.pop("kl_per_dim")
-                for k, v in terms.items():
-                    sums[k] = sums.get(k, 0) + v
-                n_sum += 1
-                bar.update(1)
-                if self.step % self.cfg.log_every == 0 or self.step == self.total_steps:
-                    self.check_finite()
-                    means = self._mean_terms(sums, n_sum)
-                    if kl_dims is not None:
-                        kl_dims = distributed.mean_over_ranks(kl_dims.float(), self.dist)
-                    sums, n_sum = {}, 0
-                    now = time.perf_counter()
-                    means["lr"] = self.optimizer.param_groups[0]["lr"]
-                    means["examples_per_s"] = (
-                        (self.step - window_step) * self.batch_size / max(now - window_start, 1e-9)
-                    )
-                    window_start, window_step = now, self.step
-                    if self.device.type == "cuda":
-                        means["gpu_mem_gb"] = torch.cuda.max_memory_allocated(self.device) / 2**30
-                    if main:
-                        self._log(writer, history, "train", means, kl_dims)
-                    bar.set_postfix(
-                        loss=f"{means['loss']:.4g}",
-                        recon=f"{means['recon']:.4g}",
-                        kl=f"{means['kl']:.3g}",
-                    )
-                if self._should_validate():
-                    self.check_finite()  # a collective: every rank, before rank 0 validates
-                if main and self._should_validate():
-                    val = self.validate()
-                    self._log(writer, history, "valid", val, self._last_val_kl)
-                    self._log_images(writer)
-                    score = selection_score(val, self.cfg.select_best_on)
-                    if score < self.best_val:
-                        self.best_val, self.best_step = score, self.step
-                        self._save_best()
-                if self.step % self.cfg.checkpoint_every == 0 or self.step == self.total_steps:
-                    self.check_finite()
-                    if main:
-                        self.save()
+            with StepBoundaryInterrupt() as interrupt:
+                val = self._loop(writer, history, bar, interrupt)
         except KeyboardInterrupt:
             if main and int(self._first_bad) < 0:
-                self.save()
-            bar.close()
+                self.save()  # between two steps (StepBoundaryInterrupt): resume stays exact
             raise
         finally:
             bar.close()
@@ -645,6 +613,59 @@ class Trainer:
             "rank": self.dist.rank,
             "world_size": self.dist.world_size,
         }
+
+    def _loop(self, writer, history, bar, interrupt: StepBoundaryInterrupt) -> dict[str, float]:
+        """Steps until the budget is spent, logging, validating and checkpointing on schedule;
+        a Ctrl-C is honoured between two steps. Returns the last validation terms."""
+        main = self.dist.is_main
+        sums: dict[str, torch.Tensor] = {}
+        n_sum = 0
+        val: dict[str, float] = {}
+        window_start, window_step = time.perf_counter(), self.step
+        while self.step < self.total_steps:
+            if interrupt.requested:
+                raise KeyboardInterrupt
+            terms = self.train_step()
+            kl_dims = terms.pop("kl_per_dim")
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0) + v
+            n_sum += 1
+            bar.update(1)
+            if self.step % self.cfg.log_every == 0 or self.step == self.total_steps:
+                self.check_finite()
+                means = self._mean_terms(sums, n_sum)
+                if kl_dims is not None:
+                    kl_dims = distributed.mean_over_ranks(kl_dims.float(), self.dist)
+                sums, n_sum = {}, 0
+                now = time.perf_counter()
+                means["lr"] = self.optimizer.param_groups[0]["lr"]
+                means["examples_per_s"] = (
+                    (self.step - window_step) * self.batch_size / max(now - window_start, 1e-9)
+                )
+                window_start, window_step = now, self.step
+                if self.device.type == "cuda":
+                    means["gpu_mem_gb"] = torch.cuda.max_memory_allocated(self.device) / 2**30
+                if main:
+                    self._log(writer, history, "train", means, kl_dims)
+                bar.set_postfix(
+                    loss=f"{means['loss']:.4g}", recon=f"{means['recon']:.4g}",
+                    kl=f"{means['kl']:.3g}",
+                )  # fmt: skip
+            if self._should_validate():
+                self.check_finite()  # a collective: every rank, before rank 0 validates
+                if main:
+                    val = self.validate()
+                    self._log(writer, history, "valid", val, self._last_val_kl)
+                    self._log_images(writer)
+                    score = selection_score(val, self.cfg.select_best_on)
+                    if score < self.best_val:
+                        self.best_val, self.best_step = score, self.step
+                        self._save_best()
+            if self.step % self.cfg.checkpoint_every == 0 or self.step == self.total_steps:
+                self.check_finite()
+                if main:
+                    self.save()
+        return val
 
     def _mean_terms(self, sums: dict[str, torch.Tensor], n: int) -> dict[str, float]:
         """Per-step means of the summed terms, averaged over ranks (one all-reduce)."""
@@ -730,7 +751,7 @@ def selection_score(valid: dict[str, float], select_on: str) -> float:
 
 def random_windows(batch: torch.Tensor, offsets: torch.Tensor, frames: int) -> torch.Tensor:
     """batch[i, :, offsets[i] : offsets[i] + frames] for every i, in one gather."""
-    index = (offsets[:, None] + torch.arange(frames)[None, :])[:, None, :]
+    index = (offsets[:, None] + torch.arange(frames, device=offsets.device)[None, :])[:, None, :]
     return batch.gather(2, index.expand(batch.shape[0], batch.shape[1], frames))
 
 

@@ -138,3 +138,64 @@ def test_compiled_step_trains_like_eager(tmp_path, cache_dir):
         runs[compiled] = _params(tmp_path / str(compiled) / "checkpoints/last.safetensors")
     for k in runs[False]:
         torch.testing.assert_close(runs[True][k], runs[False][k], rtol=1e-3, atol=1e-4, msg=k)
+
+
+def test_a_sharded_draw_needs_a_batch_axis_and_one_gpu_per_process():
+    with batch_shard(0, 2), pytest.raises(ValueError, match="batch axis"):
+        standard_normal((5,), None, torch.device("cpu"))
+    with pytest.raises(RecipeError, match="one GPU"):
+        distributed.rank_device(DistributedContext(0, 2, 0, 2), torch.device("cuda", 1))
+    assert distributed.rank_device(DistributedContext(1, 2, 1, 2), torch.device("cuda")).index == 1
+
+
+def test_ctrl_c_is_honoured_between_steps_and_resume_stays_exact(tmp_path, cache_dir):
+    """SIGINT in the middle of step 7 stops after that step, saves step 8, and --resume ends
+    where an uninterrupted run ends."""
+    import signal as sig
+
+    from audiovae.train.recipe import recipe_from_dict
+    from audiovae.train.trainer import Trainer
+
+    recipe = recipe_from_dict(tiny_tree(cache_dir, max_steps=16, checkpoint_every=100))
+    Trainer(recipe, tmp_path / "full").fit()
+    trainer = Trainer(recipe, tmp_path / "cut")
+    original = trainer.train_step
+
+    def step_with_ctrl_c():
+        if trainer.step == 7:
+            os.kill(os.getpid(), sig.SIGINT)  # arrives mid-step; the step must still complete
+        return original()
+
+    trainer.train_step = step_with_ctrl_c
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit()
+    with safe_open(str(tmp_path / "cut/checkpoints/last.safetensors"), "pt") as fh:
+        import json
+
+        assert json.loads(fh.metadata()["audiovae"])["step"] == 8
+    Trainer(recipe, tmp_path / "cut", resume=True).fit()
+    full = _params(tmp_path / "full/checkpoints/last.safetensors")
+    resumed = _params(tmp_path / "cut/checkpoints/last.safetensors")
+    for k in full:
+        assert torch.equal(full[k], resumed[k]), k
+
+
+def test_a_diverging_discriminator_stops_training(tmp_path, cache_dir):
+    """Non-finite auxiliary (discriminator) losses count as divergence too."""
+    from audiovae.errors import TrainingDiverged
+    from audiovae.train.recipe import recipe_from_dict
+    from audiovae.train.trainer import Trainer
+
+    tree = tiny_tree(cache_dir, max_steps=10, checkpoint_every=5)
+    tree["objective"] = {"name": "factor_vae", "scale": 0.3}
+    trainer = Trainer(recipe_from_dict(tree), tmp_path / "d")
+    original = trainer.objective.auxiliary_loss
+
+    def nan_auxiliary_loss(*args, **kwargs):
+        out = original(*args, **kwargs)
+        out.loss = out.loss * float("nan")  # the main loss of step 0 stays finite
+        return out
+
+    trainer.objective.auxiliary_loss = nan_auxiliary_loss
+    with pytest.raises(TrainingDiverged, match="non-finite at step 0"):
+        trainer.fit()
