@@ -27,9 +27,10 @@ class LogMelFrontEnd(nn.Module):
         mel_scale: "slaney" (librosa's default) or "htk".
         norm: "slaney" (area-normalised filters, librosa's default) or None.
         log_floor: power floor before the log, so silence maps to log(log_floor), not -inf.
-        chunk_samples: on CPU the batch is processed in chunks of about this many samples (8 clips
-            of 1 s, 2 of 4 s): larger chunks spill the STFT out of cache (measured 2.7x slower
-            per clip at 64 clips of 4 s).
+        chunk_samples: on CPU the batch is processed in chunks of about this many samples (16
+            clips of 1 s, 4 of 4 s): larger chunks spill the STFT out of cache (2.7x slower per
+            clip at 64 clips of 4 s), smaller ones leave a thread idle (2 clips of 4 s: 2.85x
+            librosa, 4 clips: 3.9-4.2x, 8 clips: 3.7x; benchmarks/suite.py, 2 cores).
 
     Example:
         >>> fe = LogMelFrontEnd(sample_rate=16000, n_mels=64)
@@ -48,7 +49,7 @@ class LogMelFrontEnd(nn.Module):
         mel_scale: Literal["slaney", "htk"] = "slaney",
         norm: Literal["slaney"] | None = "slaney",
         log_floor: float = 1e-5,
-        chunk_samples: int = 2**17,
+        chunk_samples: int = 2**18,
     ) -> None:
         super().__init__()
         f_max = float(sample_rate) / 2 if f_max is None else float(f_max)
