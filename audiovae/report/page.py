@@ -274,8 +274,12 @@ def _steps_text(c: ReportContent) -> str:
         text += f" of {fmt(planned)} planned"
     if train.get("batch_size"):
         text += f", batch {fmt(train['batch_size'])}"
+    rate = c.run.examples_per_s()
+    if rate:
+        text += f", {fmt(round(rate))} examples/s (median)"
     if c.best_step is not None:
-        text += f"; best validation loss at step {fmt(c.best_step)} (the weights heard here)"
+        chosen_by = "loss" if train.get("select_best_on") == "loss" else "recon + KL"
+        text += f"; best validation {chosen_by} at step {fmt(c.best_step)} (the weights heard here)"
     return text
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT = Path("checkpoints") / "best.safetensors"  # what AudioVAE.load reads by default
 EVALUATE_GLOB = "evaluate-*.json"  # `audiovae evaluate`'s default output: RUN/evaluate-<data>.json
-BOOKKEEPING = ("split", "step", "lr", "kl_per_dim", "active_dims")
+BOOKKEEPING = ("split", "step", "lr", "kl_per_dim", "active_dims", "examples_per_s", "gpu_mem_gb")
+THROUGHPUT = "examples_per_s"
 """Keys of a metrics.jsonl record that are not loss terms."""
 
 
@@ -52,6 +54,12 @@ class RunInfo:
         if not rows:
             return {}
         return {k: v for k, v in rows[-1].items() if k not in BOOKKEEPING and _number(v)}
+
+    def examples_per_s(self) -> float | None:
+        """Median training throughput over the logged windows (None for runs before it was
+        logged)."""
+        rates = [r[THROUGHPUT] for r in self.records("train") if _number(r.get(THROUGHPUT))]
+        return statistics.median(rates) if rates else None
 
     @property
     def steps(self) -> int:
