@@ -65,6 +65,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 RESULTS = HERE / "results"
 DEFAULT_RECIPE = REPO / "recipes" / "synthetic.yaml"
+NSYNTH_RECIPE = REPO / "recipes" / "nsynth.yaml"
 if str(HERE) not in sys.path:  # bench_mel_to_audio's note set and scoring are shared with row 2
     sys.path.insert(0, str(HERE))
 
@@ -103,6 +104,7 @@ class Settings:
     threads: int = 2
     librosa_blas_threads: int = 1
     device: str = "cpu"
+    shape: str = "default"  # rows 3-5: "default" (recipes/synthetic.yaml) or "nsynth"
 
 
 def median(values: list[float]) -> float:
@@ -307,6 +309,12 @@ class Workspace:
         from audiovae.train.recipe import load_recipe, recipe_from_dict
 
         tree = load_recipe(DEFAULT_RECIPE).to_dict()
+        if self.settings.shape == "nsynth":  # NSynth's clips, features, model and batch on
+            nsynth = load_recipe(NSYNTH_RECIPE).to_dict()  # the synthetic notes (no download)
+            tree["data"]["clip_seconds"] = nsynth["data"]["clip_seconds"]
+            tree["features"] = {**nsynth["features"], "cache_dir": tree["features"]["cache_dir"]}
+            tree["model"] = nsynth["model"]
+            tree["train"]["batch_size"] = nsynth["train"]["batch_size"]
         if self.sizes.grid is not None:
             tree["data"]["synthetic"].update(self.sizes.grid)
             tree["features"]["cache_dir"] = str(self.root / "cache")
@@ -660,8 +668,11 @@ def main(argv: list[str] | None = None) -> None:
                         help="torch threads (default: every available core)")  # fmt: skip
     parser.add_argument("--librosa-blas-threads", type=int, default=1)
     parser.add_argument("--device", default="cpu", help="rows 3-5 (rows 1-2 always run on CPU)")
+    parser.add_argument("--shape", choices=["default", "nsynth"], default="default",
+                        help="rows 3-5: the default recipe's model, or recipes/nsynth.yaml's "
+                             "(4 s clips, 128 mels, batch 256) on the synthetic notes")  # fmt: skip
     args = parser.parse_args(argv)
-    settings = Settings(args.threads, args.librosa_blas_threads, args.device)
+    settings = Settings(args.threads, args.librosa_blas_threads, args.device, args.shape)
     torch.set_num_threads(settings.threads)
     report = run_suite(QUICK if args.quick else FULL, settings, args.only)
     path = write_report(report)

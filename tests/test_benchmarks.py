@@ -57,3 +57,13 @@ def test_report_files(tmp_path):
     complete = {"suite": "quick", "rows": {name: {"lines": []} for name in suite.ROWS}}
     suite.write_report(complete, tmp_path)
     assert json.loads((tmp_path / "latest-quick.json").read_text()) == complete
+
+
+def test_nsynth_shape_trains_nsynth_sized_model(tmp_path):
+    """--shape nsynth: rows 3-5 time recipes/nsynth.yaml's model on 4 s / 128-mel clips."""
+    settings = suite.Settings(threads=1, librosa_blas_threads=1, device="cpu", shape="nsynth")
+    workspace = suite.Workspace(tmp_path, suite.SMOKE, settings)
+    result = suite.ROWS["train_pipeline"](suite.SMOKE, settings, workspace)
+    model = result["details"]["model"]
+    assert (model["n_mels"], model["frames"], model["latent_dim"]) == (128, 251, 64)
+    assert model["channels"] == [32, 64, 128, 256, 512]
