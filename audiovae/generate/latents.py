@@ -7,7 +7,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-COLLAPSED_KL = 0.05  # nats: a dimension whose mean KL is below this carries (almost) nothing
+from audiovae.objectives.kl import COLLAPSED_KL
 
 
 def interpolate(

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import torch
 
+COLLAPSED_KL = 0.05  # nats: a dimension whose mean KL is below this carries (almost) nothing;
+# the one threshold for the trainer's active_dims, `traverse` and the report
+
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, exp(logvar)) || N(0, I)) per dimension, same shape as `mu`.

@@ -33,6 +33,7 @@ from audiovae.features.normalization import mel_band_statistics
 from audiovae.models.conv import ConvVAE, ConvVAEConfig, condition_vocabulary
 from audiovae.models.noise import batch_shard
 from audiovae.objectives import Objective, get_objective
+from audiovae.objectives.kl import COLLAPSED_KL
 from audiovae.train import distributed
 from audiovae.train.checkpoint import (
     load_checkpoint,
@@ -556,7 +557,7 @@ class Trainer:
                 kl_dims += out.kl_per_dim.float().cpu() * len(chunk)
             count += len(chunk)
         result = {k: v / count for k, v in totals.items()}
-        result["active_dims"] = int((kl_dims / count > 0.01).sum())
+        result["active_dims"] = int((kl_dims / count >= COLLAPSED_KL).sum())
         self._last_val_kl = kl_dims / count
         return result
 
