@@ -9,7 +9,9 @@ Normalisation: as in beta_vae, every term is a per-example SUM (the NLL over all
 elements, the three KL parts over latent dimensions), averaged over the batch; with
 alpha = beta = gamma = 1 the loss is the negative ELBO up to the noise of a one-sample KL estimate.
 q(z) is estimated from the minibatch with the training set size N (`dataset_size`); validation
-batches reuse the training N, so their MI / TC are on the training scale.
+batches reuse the training N, so their MI / TC are on the training scale. Under torchrun the
+minibatch is the global batch: each process gathers every process's z, mu and logvar and
+estimates its own examples' terms against all of them, so N processes follow one process.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
+from audiovae.models.noise import current_shard, gather_batch
 from audiovae.objectives import register_objective
 from audiovae.objectives.base import (
     ObjectiveOutput,
@@ -57,8 +60,16 @@ class BetaTCVAE(ReconstructionObjective):
         p = self.posterior_pass(model, x, generator)
         mu, logvar, z, x_hat, recon = p.mu, p.logvar, p.z, p.x_hat, p.recon
         mu, logvar, z = mu.float(), logvar.float(), z.float()
-        n = max(self.dataset_size, x.shape[0])  # a batch can never hold more clips than N
-        parts = decompose_kl(z, mu, logvar, n, self.config.estimator)
+        shard = current_shard()
+        if shard is None:
+            n = max(self.dataset_size, x.shape[0])  # a batch can never hold more clips than N
+            parts = decompose_kl(z, mu, logvar, n, self.config.estimator)
+        else:  # torchrun: this rank's examples, estimated with the global batch (exact DDP)
+            rank, b = shard[0], z.shape[0]
+            z_all, mu_all, logvar_all = gather_batch(torch.cat([z, mu, logvar], dim=1)).chunk(3, 1)
+            n = max(self.dataset_size, z_all.shape[0])
+            rows = slice(rank * b, (rank + 1) * b)
+            parts = decompose_kl(z_all, mu_all, logvar_all, n, self.config.estimator, rows=rows)
         mi, tc, dwkl = parts.mi.mean(), parts.tc.mean(), parts.dwkl.mean()
         c = self.config
         loss = recon + c.alpha * mi + c.beta * tc + c.gamma * dwkl

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from audiovae.models.noise import standard_uniform
+from audiovae.models.noise import current_shard, gather_batch, standard_uniform
 from audiovae.objectives import register_objective
 from audiovae.objectives.base import (
     ObjectiveOutput,
@@ -46,12 +46,20 @@ def permute_dims(z: torch.Tensor, generator: torch.Generator | None = None) -> t
 
     The result keeps every dimension's marginal exactly (each column is a rearrangement of the
     same values) but, on a large batch, is a sample of the product of the marginals prod_j q(z_j):
-    any dependence between dimensions is destroyed (Kim and Mnih 2018, Algorithm 1).
+    any dependence between dimensions is destroyed (Kim and Mnih 2018, Algorithm 1). Under
+    torchrun (inside `batch_shard`) z is this rank's slice: the columns are shuffled across the
+    global batch, as one process would, and this rank's rows are returned.
     """
     if z.dim() != 2:
         raise ValueError(f"permute_dims expects [batch, dims], got shape {tuple(z.shape)}")
-    keys = standard_uniform(z.shape, generator, z.device)  # under torchrun: within each slice
-    return z.gather(0, keys.argsort(dim=0))
+    shard = current_shard()
+    if shard is None:
+        keys = standard_uniform(z.shape, generator, z.device)
+        return z.gather(0, keys.argsort(dim=0))
+    # torchrun: shuffle the global batch with the global keys, keep this rank's rows
+    z_all = gather_batch(z)
+    keys = standard_uniform(z_all.shape, generator, z.device, whole_batch=True)
+    return z_all.gather(0, keys.argsort(dim=0)).narrow(0, shard[0] * z.shape[0], z.shape[0])
 
 
 class FactorVAEConfig(DiscriminatorConfig):

@@ -16,8 +16,10 @@ estimator of log q is used. log q(z) has no closed form; the estimators below us
 
 Every estimator takes `log_q_pairs[i, j, ...] = log q(z_i | x_j)` for all pairs of the minibatch
 (any trailing shape: the joint density, or one entry per latent dimension for the marginals) and
-returns `[M, ...]` estimates of log q(z_i). These are pure functions, for training objectives and
-for evaluation alike.
+returns `[M, ...]` estimates of log q(z_i). With `row_offset` the table holds only the rows
+row_offset .. row_offset + R - 1 ([R, M, ...]: one process's slice of a global minibatch of M
+under data parallelism) and the estimates are those rows of the full table's. These are pure
+functions, for training objectives and for evaluation alike.
 """
 
 from __future__ import annotations
@@ -37,23 +39,36 @@ def log_density_gaussian(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor
 
 
 def pairwise_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """`[M, M, D]` table of log q(z_id | x_j): sample i of the batch under posterior j, dim d."""
+    """`[M, M, D]` table of log q(z_id | x_j): sample i of the batch under posterior j, dim d
+    (`[R, M, D]` for R samples z against M posteriors)."""
     return log_density_gaussian(z[:, None, :], mu[None, :, :], logvar[None, :, :])
 
 
-def _check_sizes(log_q_pairs: torch.Tensor, dataset_size: int) -> tuple[int, int]:
-    if log_q_pairs.dim() < 2 or log_q_pairs.shape[0] != log_q_pairs.shape[1]:
+def _check_sizes(
+    log_q_pairs: torch.Tensor, dataset_size: int, row_offset: int | None
+) -> tuple[int, int]:
+    if row_offset is None:
+        if log_q_pairs.dim() < 2 or log_q_pairs.shape[0] != log_q_pairs.shape[1]:
+            raise ValueError(
+                f"log_q_pairs must be [M, M, ...] (sample i under posterior j), "
+                f"got shape {tuple(log_q_pairs.shape)}"
+            )
+    elif log_q_pairs.dim() < 2 or not 0 <= row_offset <= (
+        log_q_pairs.shape[1] - log_q_pairs.shape[0]
+    ):
         raise ValueError(
-            f"log_q_pairs must be [M, M, ...] (sample i under posterior j), "
-            f"got shape {tuple(log_q_pairs.shape)}"
+            f"log_q_pairs must be [R, M, ...] for samples row_offset .. row_offset + R - 1 of M, "
+            f"got shape {tuple(log_q_pairs.shape)} with row_offset {row_offset}"
         )
-    m = log_q_pairs.shape[0]
+    m = log_q_pairs.shape[1]
     if dataset_size < m:
         raise ValueError(f"dataset_size ({dataset_size}) must be >= the minibatch size ({m})")
     return m, dataset_size
 
 
-def log_qz_mws(log_q_pairs: torch.Tensor, dataset_size: int) -> torch.Tensor:
+def log_qz_mws(
+    log_q_pairs: torch.Tensor, dataset_size: int, row_offset: int | None = None
+) -> torch.Tensor:
     """Minibatch-weighted sampling (Chen et al. 2018, Sec. 4.1):
     log q(z_i) ~ log sum_j q(z_i|x_j) - log(N M).
 
@@ -64,11 +79,13 @@ def log_qz_mws(log_q_pairs: torch.Tensor, dataset_size: int) -> torch.Tensor:
     are shifted (TC by about (D - 1) log N for broad posteriors in D dimensions); prefer
     `log_qz_mss` for values that mean something.
     """
-    m, n = _check_sizes(log_q_pairs, dataset_size)
+    m, n = _check_sizes(log_q_pairs, dataset_size, row_offset)
     return torch.logsumexp(log_q_pairs, dim=1) - math.log(n * m)
 
 
-def log_qz_mss(log_q_pairs: torch.Tensor, dataset_size: int) -> torch.Tensor:
+def log_qz_mss(
+    log_q_pairs: torch.Tensor, dataset_size: int, row_offset: int | None = None
+) -> torch.Tensor:
     """Minibatch-stratified sampling (the idea of Chen et al. 2018, appendix C.2), two strata.
 
     q(z_i) = 1/N q(z_i|x_i) + 1/N sum_{n != i} q(z_i|x_n): the own clip is one stratum, taken
@@ -79,12 +96,15 @@ def log_qz_mss(log_q_pairs: torch.Tensor, dataset_size: int) -> torch.Tensor:
     (Chen et al.'s released code spreads the N - 1 others over M - 1 strata of unequal size
     instead; both are unbiased for q.) With M = 1 there is no other clip: falls back to MWS.
     """
-    m, n = _check_sizes(log_q_pairs, dataset_size)
+    m, n = _check_sizes(log_q_pairs, dataset_size, row_offset)
     if m == 1:
-        return log_qz_mws(log_q_pairs, dataset_size)
+        return log_qz_mws(log_q_pairs, dataset_size, row_offset)
     log_w = torch.full((m, m), math.log((n - 1) / (n * (m - 1))), dtype=log_q_pairs.dtype)
     log_w.fill_diagonal_(-math.log(n))
-    log_w = log_w.to(log_q_pairs.device).view(m, m, *([1] * (log_q_pairs.dim() - 2)))
+    r = log_q_pairs.shape[0]
+    if row_offset is not None:  # the own clip of local row i is global column row_offset + i
+        log_w = log_w[row_offset : row_offset + r]
+    log_w = log_w.to(log_q_pairs.device).view(r, m, *([1] * (log_q_pairs.dim() - 2)))
     return torch.logsumexp(log_q_pairs + log_w, dim=1)
 
 
@@ -105,9 +125,14 @@ def decompose_kl(
     logvar: torch.Tensor,
     dataset_size: int,
     estimator: Estimator = "mss",
+    *,
+    rows: slice | None = None,
 ) -> KLDecomposition:
     """Index-code MI, total correlation and dimension-wise KL of a minibatch (Chen et al. 2018,
-    eq. 2), for z [M, D] drawn from N(mu, exp(logvar)) [M, D] and a standard normal prior."""
+    eq. 2), for z [M, D] drawn from N(mu, exp(logvar)) [M, D] and a standard normal prior.
+
+    `rows` (a contiguous slice, e.g. one process's part of a gathered global batch): the terms of
+    those examples only, each still estimated with the whole minibatch of M."""
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {sorted(ESTIMATORS)}, got {estimator!r}")
     if not z.shape == mu.shape == logvar.shape or z.dim() != 2:
@@ -116,11 +141,19 @@ def decompose_kl(
             f"{tuple(z.shape)}, {tuple(mu.shape)}, {tuple(logvar.shape)}"
         )
     log_qz_of = ESTIMATORS[estimator]
-    pairs = pairwise_log_density(z, mu, logvar)  # [M, M, D]
-    log_qz_given_x = log_density_gaussian(z, mu, logvar).sum(dim=1)
+    offset = None
+    if rows is not None:
+        start, stop, stride = rows.indices(z.shape[0])
+        if stride != 1 or stop <= start:
+            raise ValueError(f"rows must be a non-empty contiguous slice of {z.shape[0]}: {rows}")
+        z, mu_i, logvar_i, offset = z[start:stop], mu[start:stop], logvar[start:stop], start
+    else:
+        mu_i, logvar_i = mu, logvar
+    pairs = pairwise_log_density(z, mu, logvar)  # [M, M, D] ([R, M, D] with rows)
+    log_qz_given_x = log_density_gaussian(z, mu_i, logvar_i).sum(dim=1)
     log_pz = log_density_gaussian(z, torch.zeros_like(z), torch.zeros_like(z)).sum(dim=1)
-    log_qz = log_qz_of(pairs.sum(dim=2), dataset_size)
-    log_prod_qzd = log_qz_of(pairs, dataset_size).sum(dim=1)
+    log_qz = log_qz_of(pairs.sum(dim=2), dataset_size, offset)
+    log_prod_qzd = log_qz_of(pairs, dataset_size, offset).sum(dim=1)
     return KLDecomposition(
         mi=log_qz_given_x - log_qz,
         tc=log_qz - log_prod_qzd,

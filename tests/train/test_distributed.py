@@ -15,7 +15,8 @@ from safetensors import safe_open
 from support import REPO, tiny_tree
 
 from audiovae.errors import AudioVAEError, RecipeError
-from audiovae.models.noise import batch_shard, standard_normal
+from audiovae.models.noise import batch_shard, current_shard, standard_normal, standard_uniform
+from audiovae.objectives.tc import decompose_kl
 from audiovae.train import distributed
 from audiovae.train.distributed import DistributedContext
 
@@ -51,6 +52,20 @@ def test_sharded_noise_equals_the_single_process_draw(shape):
                 standard_normal(local, torch.Generator().manual_seed(7), torch.device("cpu"))
             )
     torch.testing.assert_close(torch.cat(parts, dim=-2), full, rtol=0, atol=0)
+
+
+def test_whole_batch_keys_are_the_draw_every_rank_slices():
+    """FactorVAE's permutation keys: the whole [B, D] draw inside a shard, as one process draws."""
+    full = standard_uniform((6, 3), torch.Generator().manual_seed(5), torch.device("cpu"))
+    with batch_shard(1, 2):
+        assert current_shard() == (1, 2)
+        whole = standard_uniform(
+            (6, 3), torch.Generator().manual_seed(5), torch.device("cpu"), whole_batch=True
+        )
+        local = standard_uniform((3, 3), torch.Generator().manual_seed(5), torch.device("cpu"))
+    assert current_shard() is None
+    torch.testing.assert_close(whole, full, rtol=0, atol=0)
+    torch.testing.assert_close(local, full[3:], rtol=0, atol=0)
 
 
 def _params(path):
@@ -96,16 +111,44 @@ def test_two_processes_match_one_and_resume_across_world_sizes(tmp_path, cache_d
     assert any('"examples_per_s"' in line for line in logged)
 
 
-def test_factor_vae_discriminator_trains_under_two_processes(tmp_path, cache_dir):
-    """The auxiliary discriminator stays outside DDP and has its gradients averaged by hand."""
-    tree = tiny_tree(cache_dir, max_steps=3, checkpoint_every=3, num_threads=1)
-    tree["objective"] = {"name": "factor_vae", "scale": 0.3}
-    recipe = tmp_path / "fvae.yaml"
+@pytest.mark.parametrize("estimator", ["mss", "mws"])
+def test_decompose_kl_of_row_blocks_equals_the_rows_of_the_whole_batch(estimator):
+    """What each process computes under torchrun: its rows, estimated with the global batch."""
+    g = torch.Generator().manual_seed(3)
+    mu, logvar = torch.randn(6, 4, generator=g), torch.randn(6, 4, generator=g) * 0.3
+    z = mu + torch.randn(6, 4, generator=g) * (0.5 * logvar).exp()
+    whole = decompose_kl(z, mu, logvar, 100, estimator)
+    blocks = [decompose_kl(z, mu, logvar, 100, estimator, rows=slice(r, r + 2)) for r in (0, 2, 4)]
+    for name, full in whole._asdict().items():
+        parts = torch.cat([getattr(b, name) for b in blocks])
+        torch.testing.assert_close(parts, full, rtol=1e-6, atol=1e-6, msg=name)
+
+
+@pytest.mark.parametrize(
+    "objective",
+    [{"name": "beta_tcvae", "scale": 0.3, "beta": 4.0}, {"name": "factor_vae", "scale": 0.3}],
+    ids=["beta_tcvae", "factor_vae"],
+)
+def test_batch_estimating_objectives_match_one_process(tmp_path, cache_dir, objective):
+    """beta-TCVAE's estimators of q(z) and FactorVAE's permuted codes see the global batch under
+    torchrun (gathered from every rank), so 2 processes end where 1 does, the discriminator too
+    (it stays outside DDP and has its gradients averaged by hand)."""
+    tree = tiny_tree(cache_dir, max_steps=6, checkpoint_every=6, num_threads=1)
+    tree["objective"] = objective
+    recipe = tmp_path / "batch.yaml"
     recipe.write_text(yaml.safe_dump(tree))
-    _train(recipe, tmp_path / "f", 2)
-    with safe_open(str(tmp_path / "f/checkpoints/last.safetensors"), "pt") as fh:
-        keys = list(fh.keys())
-    assert any(k.startswith("aux_optim.") for k in keys)
+    _train(recipe, tmp_path / "one", 1)
+    _train(recipe, tmp_path / "two", 2)
+    runs = {}
+    for name in ("one", "two"):
+        with safe_open(str(tmp_path / name / "checkpoints/last.safetensors"), "pt") as fh:
+            runs[name] = {k: fh.get_tensor(k) for k in fh.keys()}
+    keys = [k for k in runs["one"] if k.startswith(("model.", "objective."))]
+    if objective["name"] == "factor_vae":
+        assert any(k.startswith("objective.discriminator.") for k in keys)
+        assert any(k.startswith("aux_optim.") for k in runs["two"])
+    for k in keys:
+        torch.testing.assert_close(runs["two"][k], runs["one"][k], rtol=1e-4, atol=1e-5, msg=k)
 
 
 def test_cache_on_device_trains_like_the_memory_mapped_cache(tmp_path, cache_dir):
