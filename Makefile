@@ -19,7 +19,8 @@ demo: $(STAMP)
 	$(BIN)/audiovae report runs/demo -o runs/demo/report.html
 
 test: $(STAMP)
-	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+		|| { echo 'make test: the report test needs chromium; install it (Debian: sudo apt-get install chromium)'; exit 1; }
 	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest -q
 
 bench: $(STAMP)

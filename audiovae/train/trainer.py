@@ -509,14 +509,10 @@ class Trainer:
                 bad = bad | ~torch.isfinite(aux.loss.detach()) | ~torch.isfinite(aux_norm)
                 self.aux_optimizer.step()
                 terms.update({f"aux_{k}": v.detach() for k, v in aux.terms.items()})
-        first = self._first_bad < 0
-        self._first_bad = torch.where(bad & first, self.step, self._first_bad)
-        if not self._bad_terms:
-            self._bad_terms = {k: torch.where(bad & first, v, 0.0) for k, v in terms.items()}
-        else:
-            for k, v in terms.items():
-                if k in self._bad_terms:
-                    self._bad_terms[k] = torch.where(bad & first, v, self._bad_terms[k])
+        first_bad = bad & (self._first_bad < 0)  # on the device: no host sync per step
+        self._first_bad = torch.where(first_bad, self.step, self._first_bad)
+        for k, v in terms.items():  # the terms of the first bad step, for the error message
+            self._bad_terms[k] = torch.where(first_bad, v, self._bad_terms.get(k, 0.0))
         self.step += 1
         terms["kl_per_dim"] = out.kl_per_dim.detach() if out.kl_per_dim is not None else None
         return terms
