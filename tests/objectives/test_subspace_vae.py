@@ -4,12 +4,16 @@ label_fraction mask, the trainer's labels path, exact resume, and the recipe / d
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
+import yaml
 from safetensors import safe_open
-from support import tiny_tree
+from support import REPO, tiny_tree
 from torch import nn
 
 from audiovae.errors import AudioVAEError
@@ -235,3 +239,24 @@ def test_a_block_tied_to_a_label_the_data_lacks_is_a_one_line_error(tmp_path, ca
     with pytest.raises(AudioVAEError, match="the data has no label 'loudness'; it has: ") as err:
         Trainer(recipe_from_dict(tree), tmp_path / "run")
     assert "\n" not in str(err.value)
+
+
+def test_two_processes_match_one_with_hidden_labels(tmp_path, cache_dir):
+    """Under torchrun the labelled count is the global batch's, so 2 gloo processes with
+    label_fraction 0.5 end where 1 process does (classifier and adversary heads included)."""
+    tree = _tree(cache_dir, max_steps=6, checkpoint_every=6, num_threads=1)
+    tree["objective"]["label_fraction"] = 0.5
+    recipe = tmp_path / "sub.yaml"
+    recipe.write_text(yaml.safe_dump(tree))
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    for name, launcher in (("one", []), ("two", ["-m", "torch.distributed.run", "--standalone",
+                                                 "--nproc_per_node=2"])):  # fmt: skip
+        cmd = [sys.executable, *launcher, "-m", "audiovae", "train", str(recipe),
+               "--out", str(tmp_path / name)]  # fmt: skip
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+    one = _params(tmp_path / "one/checkpoints/last.safetensors")
+    two = _params(tmp_path / "two/checkpoints/last.safetensors")
+    assert any(k.startswith("objective.classifiers.") for k in one)
+    for k in one:
+        torch.testing.assert_close(two[k], one[k], rtol=1e-4, atol=1e-5, msg=k)
