@@ -388,10 +388,17 @@ class Trainer:
         the one it replaces as previous.safetensors. A failed write (disk full, permission)
         leaves both untouched and raises CheckpointWriteError saying what is kept."""
         tensors, state = self._state_tensors()
+        # a damaged `last` (this run resumed from `previous`) is replaced, never kept
+        damaged = getattr(self, "_resumed_from", None) == PREVIOUS
         try:
-            return save_checkpoint(
-                self.out / LAST, tensors, state, keep_previous=self.out / PREVIOUS
+            path = save_checkpoint(
+                self.out / LAST,
+                tensors,
+                state,
+                keep_previous=None if damaged else self.out / PREVIOUS,
             )
+            self._resumed_from = LAST
+            return path
         except CheckpointWriteError as err:
             raise CheckpointWriteError(
                 f"{err}; training stopped at step {self.step}; {self._kept_checkpoint()}; "
@@ -696,6 +703,8 @@ class Trainer:
 
             if self.resume:
                 _drop_rows_after(self.out / "metrics.jsonl", self.step)
+            for stale in (self.out / "checkpoints").glob(".*.tmp-*"):  # a killed writer's
+                stale.unlink(missing_ok=True)
             self.start_run_folder()
             writer = SummaryWriter(
                 str(self.out / "logs"), purge_step=self.step if self.resume else None
