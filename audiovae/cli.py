@@ -93,6 +93,8 @@ def sweep(recipe, grids, overrides, seeds, out, data, jobs, metric, iwae_clips) 
         score = row.get(metric)
         text = f"{score:.3f}" if isinstance(score, float) else row.get("error", row["status"])
         click.echo(f"{row['member']:<60} {metric} {text}")
+        if "metric_errors" in row:
+            click.echo(f"{'':<60} failed metrics: {row['metric_errors']}")
     failed = sum(1 for r in rows if r["status"] == "failed")
     click.echo(f"wrote {out}/sweep.csv, sweep.json, recon_vs_kl.png ({failed} failed)")
 

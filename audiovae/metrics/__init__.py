@@ -6,6 +6,7 @@ that names its estimator choices.
 """
 
 from audiovae.metrics.disentanglement import (
+    beta_vae_points,
     beta_vae_score,
     dci,
     dci_importance_matrix,
@@ -18,6 +19,7 @@ from audiovae.metrics.disentanglement import (
 )
 
 __all__ = [
+    "beta_vae_points",
     "beta_vae_score",
     "dci",
     "dci_importance_matrix",
