@@ -332,3 +332,30 @@ def test_cli_renders_and_reports_errors(sf2, tmp_path):
     bad = CliRunner().invoke(main, ["data", "soundfont", str(sf2), "-o", str(tmp_path / "x"),
                                     "--pitches", "60-200"])  # fmt: skip
     assert bad.exit_code == 2 and "--pitches: 128 is outside 0-127" in bad.output
+
+
+def test_recipe_holds_out_the_highest_program_of_each_family():
+    from audiovae.data.soundfont import Instrument
+    from audiovae.data.soundfont_families import GM_PROGRAMS
+    from audiovae.train.recipe import load_recipe
+
+    recipe = load_recipe(Path(__file__).resolve().parents[2] / "recipes" / "soundfont.yaml")
+    highest = {row.family: row for row in GM_PROGRAMS if row.family}  # table is in program order
+    names = {
+        Instrument(0, r.program, "", r.family, r.source).instrument_str for r in highest.values()
+    }
+    assert set(recipe.data.filters.exclude_instruments) == names and len(names) == 11
+    assert recipe.data.kind == "nsynth" and recipe.data.train == "data/soundfont/notes"
+
+
+def test_recipe_trains_on_a_render(rendered, tmp_path):
+    from audiovae.train.recipe import load_recipe
+    from audiovae.train.trainer import train
+
+    out, _ = rendered
+    sets = [f"data.train={out}", "data.clip_seconds=0.496", f"features.cache_dir={tmp_path}",
+            "model.channels=[8, 16]", "model.latent_dim=4", "train.max_steps=2",
+            "train.batch_size=8", "train.progress=false", "train.device=cpu"]  # fmt: skip
+    recipe = load_recipe(Path(__file__).resolve().parents[2] / "recipes" / "soundfont.yaml", sets)
+    summary = train(recipe, tmp_path / "run")
+    assert summary["steps"] == 2 and np.isfinite(summary["valid"]["loss"])
