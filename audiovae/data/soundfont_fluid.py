@@ -47,7 +47,9 @@ class _Library:
         except ImportError as err:  # missing module, or the module cannot find libfluidsynth
             raise DataError(f"FluidSynth is not available ({err}); {INSTALL_HINT}") from None
         self.binding_version = str(getattr(fluidsynth, "api_version", "?"))
-        lib = fluidsynth._fl  # the CDLL pyfluidsynth loaded (found by its platform search)
+        lib = getattr(fluidsynth, "_fl", None)  # the CDLL pyfluidsynth loaded (its search)
+        if lib is None:
+            lib = ctypes.CDLL(fluidsynth.find_libfluidsynth())
         vp, ci, cd, ccp = ctypes.c_void_p, ctypes.c_int, ctypes.c_double, ctypes.c_char_p
 
         def fn(name: str, restype: Any, *argtypes: Any) -> Callable:

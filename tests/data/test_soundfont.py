@@ -359,3 +359,14 @@ def test_recipe_trains_on_a_render(rendered, tmp_path):
     recipe = load_recipe(Path(__file__).resolve().parents[2] / "recipes" / "soundfont.yaml", sets)
     summary = train(recipe, tmp_path / "run")
     assert summary["steps"] == 2 and np.isfinite(summary["valid"]["loss"])
+
+
+def test_missing_binding_is_one_line_with_the_install_hint(monkeypatch):
+    import sys
+
+    import audiovae.data.soundfont_fluid as fluid
+
+    monkeypatch.setattr(fluid, "_LIB", None)
+    monkeypatch.setitem(sys.modules, "fluidsynth", None)  # import fails as if not installed
+    with pytest.raises(DataError, match=r"FluidSynth is not available.*audiovae\[soundfont\]"):
+        fluid.library()
