@@ -47,14 +47,14 @@ def test_batches_are_whole_pairs_drawn_from_seed_and_step(tmp_path, cache_dir):
 
 
 def test_in_process_resume_with_pairs_equals_uninterrupted(tmp_path, cache_dir):
-    tree = paired_tree(cache_dir, max_steps=12, checkpoint_every=1000, validate_every=6)
+    tree = paired_tree(cache_dir, max_steps=8, checkpoint_every=1000, validate_every=4)
     tree["data"]["train_crop_seconds"] = 0.4  # random windows too
     recipe = recipe_from_dict(tree)
     summary = Trainer(recipe, tmp_path / "full").fit()
     assert 0 < summary["valid"]["shared_dims"] < 16  # validation ran on pairs
     part = Trainer(recipe, tmp_path / "part")
     part.start_run_folder()
-    for _ in range(5):  # stop between validations
+    for _ in range(3):  # stop between validations
         part.train_step()
     part.save()
     Trainer(recipe, tmp_path / "part", resume=True).fit()
