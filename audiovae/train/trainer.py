@@ -26,11 +26,13 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
+from audiovae.data.pairs import PairPlan, plan_from_section
 from audiovae.data.sources import training_clipsets
 from audiovae.errors import (
     AudioVAEError,
     CheckpointError,
     CheckpointWriteError,
+    RecipeError,
     RunFolderBusy,
     TrainingDiverged,
     TrainingStopped,
@@ -223,6 +225,7 @@ class Trainer:
         n_train = int(self.data.train_indices.size)
         self.batch_size = min(self.cfg.batch_size, n_train)
         distributed.check_divisible(self.batch_size, self.dist)
+        self.pairs, self._valid_pairs = self._pair_plans()
         self.step_module = self._wrap(ObjectiveStep(self.model, self.objective))
         self._resident: dict[int, torch.Tensor] = {}
         if self._keep_cache_on_device():
@@ -343,6 +346,7 @@ class Trainer:
             "objective": self.recipe.objective_config().model_dump(mode="json"),
             "data": self.data.summary(),
             "label_names": sorted(labels),
+            "pairs": None if self.pairs is None else self.pairs.summary(),
             "runtime": {
                 "device": str(self.device),
                 "device_name": (
@@ -491,10 +495,37 @@ class Trainer:
 
     # ----------------------------------------------------------------------------- the loop
     def batch_indices(self, step: int) -> np.ndarray:
-        """Training clip indices of global step `step` (a pure function of seed and step)."""
+        """Training clip indices of global step `step` (a pure function of seed and step); with
+        `data.pairs`, batch_size / 2 pairs, rows (2i, 2i + 1) partners (data/pairs.py)."""
+        if self.pairs is not None:
+            return self.pairs.batch(self.cfg.seed, step, self.batch_size // 2)
         epoch, within = divmod(step, self.steps_per_epoch)
         chosen = self._epoch_order(epoch)[within * self.batch_size : (within + 1) * self.batch_size]
         return self.data.train_indices[chosen]
+
+    def _pair_plans(self) -> tuple[PairPlan | None, np.ndarray | None]:
+        """With `data.pairs`: the training pair plan, and the fixed validation pairs (each
+        validation note once, its partner from the notes it may see; notes without one are left
+        out of validation). train.batch_size counts notes, so it must split into whole pairs on
+        every rank."""
+        section = self.recipe.data.pairs
+        if section is None:
+            return None, None
+        if (self.cfg.batch_size % (2 * self.dist.world_size)) or self.batch_size % 2:
+            raise RecipeError(
+                f"train.batch_size={self.batch_size} does not split into whole pairs over "
+                f"{self.dist.world_size} process(es); use a multiple of {2 * self.dist.world_size}"
+            )
+        train, valid = self.data.train, self.data.valid
+        plan = plan_from_section(section, train.labels, self.data.train_indices, ids=train.ids)
+        pool = self.data.valid_indices
+        if valid is train:  # a held-out share of one cache: partners from all of its notes
+            pool = np.union1d(self.data.train_indices, self.data.valid_indices)
+        valid_plan = plan_from_section(
+            section, valid.labels, pool, ids=valid.ids, anchors=self.data.valid_indices,
+            unpaired="skip", what="validation", every_kind=False,
+        )  # fmt: skip
+        return plan, valid_plan.each_anchor_once(self.cfg.seed)
 
     def _epoch_order(self, epoch: int) -> np.ndarray:
         """The shuffled clip order of `epoch`, drawn from (seed, epoch) once and kept for the
@@ -620,7 +651,7 @@ class Trainer:
         totals: dict[str, float] = {}
         kl_dims = torch.zeros(self.model_cfg.latent_dim)
         count = 0
-        idx = self.data.valid_indices
+        idx = self.data.valid_indices if self._valid_pairs is None else self._valid_pairs
         for start in range(0, idx.size, self.cfg.batch_size):
             chunk = idx[start : start + self.cfg.batch_size]
             x = self._to_device(self._window(self._batch(self.data.valid, chunk)))
