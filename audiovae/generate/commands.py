@@ -352,6 +352,12 @@ def factor_dims_of(vae, factor: str, k: int | None, max_clips: int = 4096) -> li
     from audiovae.features.cache import FeatureCache
     from audiovae.generate.latents import factor_dims
 
+    try:  # measured when training ended, kept in the run folder: no cache needed
+        stored = vae.factor_dims(factor, k or max(1, vae.latent_dim // 2))
+    except ValueError as exc:
+        raise AudioVAEError(str(exc)) from None
+    if stored is not None:
+        return stored
     cache_path = vae.meta.get("manifest", {}).get("data", {}).get("train_cache")
     if not cache_path or not (Path(cache_path) / "meta.json").is_file():
         raise AudioVAEError(

@@ -52,6 +52,8 @@ from audiovae.train.checkpoint import (
     read_metadata,
     save_checkpoint,
 )
+from audiovae.train.label_dims import label_eta_squared, write_label_dims
+from audiovae.train.labels import label_codes, label_vocabularies, labelled_notes
 from audiovae.train.provenance import git_commit, package_versions
 from audiovae.train.recipe import Recipe
 from audiovae.train.runlock import RunFolderLock, refuse_if_in_use
@@ -114,6 +116,7 @@ def model_config_from_recipe(
         kernel_size=m.kernel_size,
         groups=m.groups,
         activation=m.activation,
+        subspaces=dict(m.subspaces),
     )
 
 
@@ -209,13 +212,24 @@ class Trainer:
         mean, std = mel_band_statistics(self.data.train.features, self.data.train_indices)
         self.model.normalizer.set_statistics(mean, std)
         self.model.to(self.device)
-        objective_cls = get_objective(recipe.objective_config().name)
+        objective_cfg = recipe.objective_config()
+        objective_cls = get_objective(objective_cfg.name)
+        self.label_vocab = label_vocabularies(
+            objective_cls.labels_needed(objective_cfg),
+            self.data.train.labels,
+            self.data.train_indices,
+            key=f"objective ({objective_cfg.name})",
+        )
+        extra = {"label_vocab": self.label_vocab, "subspaces": dict(self.model_cfg.subspaces)}
         self.objective: Objective = objective_cls(
-            recipe.objective_config(),
+            objective_cfg,
             n_mels=self.model_cfg.n_mels,
             dataset_size=int(self.data.train_indices.size),
             latent_dim=self.model_cfg.latent_dim,
+            **(extra if self.label_vocab else {}),
         ).to(self.device)
+        self._label_table: dict[int, dict[str, np.ndarray]] = {}
+        self._label_hidden = self._hidden_labels(getattr(objective_cfg, "label_fraction", 1.0))
         params = list(self.model.parameters()) + self.objective.main_parameters()
         self.aux_optimizer = self.objective.make_auxiliary_optimizer()
         self.optimizer = torch.optim.AdamW(
@@ -347,6 +361,7 @@ class Trainer:
             "data": self.data.summary(),
             "label_names": sorted(labels),
             "pairs": None if self.pairs is None else self.pairs.summary(),
+            "label_vocab": self.label_vocab,
             "runtime": {
                 "device": str(self.device),
                 "device_name": (
@@ -581,6 +596,35 @@ class Trainer:
             raise AudioVAEError(f"{cache.meta['source']}: {err}") from None
         return {k: v.to(self.device) for k, v in condition.items()}
 
+    def _hidden_labels(self, fraction: float) -> np.ndarray:
+        """Rows of the training cache whose labels objectives do not see (label_fraction < 1):
+        a pure function of train.seed and each note's id, so resume and torchrun stay exact."""
+        hidden = np.zeros(len(self.data.train), dtype=bool)
+        if self.label_vocab and fraction < 1:
+            rows = self.data.train_indices
+            ids = [self.data.train.ids[int(i)] for i in rows]
+            hidden[rows] = ~labelled_notes(ids, fraction, self.cfg.seed)
+        return hidden
+
+    def _labels(self, cache: FeatureCache, indices: np.ndarray, training: bool):
+        """label -> LongTensor [batch] of class indices for objectives that ask for labels (-1
+        where unknown to the vocabulary, or, at training steps, hidden by label_fraction);
+        None for the others."""
+        if not self.label_vocab:
+            return None
+        table = self._label_table.get(id(cache))
+        if table is None:
+            table = {n: label_codes(v, cache.labels[n]) for n, v in self.label_vocab.items()}
+            self._label_table[id(cache)] = table
+        indices = np.asarray(indices, dtype=np.int64)
+        out = {}
+        for name, codes in table.items():
+            rows = codes[indices].copy()
+            if training and cache is self.data.train:
+                rows[self._label_hidden[indices]] = -1
+            out[name] = torch.from_numpy(rows).to(self.device)
+        return out
+
     def _bound(self, cache: FeatureCache, indices: np.ndarray) -> torch.nn.Module:
         """The model with the batch's condition labels bound (the model itself if unconditional)."""
         return self.model.bind(self._condition(cache, indices))
@@ -593,11 +637,12 @@ class Trainer:
         idx = distributed.shard(self.batch_indices(self.step), self.dist)
         x = self._to_device(self._window(self._batch(self.data.train, idx), self.step))
         condition = self._condition(self.data.train, idx)
+        labels = self._labels(self.data.train, idx, training=True)
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(self.step, self.total_steps, self.cfg)
         with batch_shard(self.dist.rank, self.dist.world_size):
             with self._autocast():
-                out = self.step_module(x, self.step, self.noise, condition)
+                out = self.step_module(x, self.step, self.noise, condition, labels)
             self.optimizer.zero_grad(set_to_none=True)
             out.loss.backward()
             # the gradient norm after DDP's all-reduce is the same on every rank, so a NaN on
@@ -655,10 +700,12 @@ class Trainer:
         for start in range(0, idx.size, self.cfg.batch_size):
             chunk = idx[start : start + self.cfg.batch_size]
             x = self._to_device(self._window(self._batch(self.data.valid, chunk)))
+            labels = self._labels(self.data.valid, chunk, training=False)
             with self._autocast():
                 out = self.objective(
-                    self._bound(self.data.valid, chunk), x, step=self.step, generator=gen
-                )
+                    self._bound(self.data.valid, chunk), x, step=self.step, generator=gen,
+                    **({"labels": labels} if labels is not None else {}),
+                )  # fmt: skip
             for k, v in out.terms.items():
                 totals[k] = totals.get(k, 0.0) + float(v) * len(chunk)
             if out.kl_per_dim is not None:
@@ -764,6 +811,7 @@ class Trainer:
             if not val:  # resumed a finished run: report its current validation terms
                 val = self.validate()
             self._plot_reconstructions()
+            self.write_label_dims()
         distributed.barrier(self.dist)
         return {
             "steps": self.step,
@@ -913,6 +961,33 @@ class Trainer:
         writer.add_image(
             "valid/input_top_reconstruction_bottom", pair.flip(0), self.step, dataformats="HW"
         )
+
+    @torch.no_grad()
+    def write_label_dims(self, max_clips: int = 4096) -> Path:
+        """label_dims.json: per-dimension eta^2 of each factor-like training label under the last
+        and best weights (up to max_clips seeded training notes), which `swap` reads to take a
+        label's dimensions without the training cache."""
+        cache, rows = self.data.train, self.data.train_indices
+        pick = np.random.default_rng(self.cfg.seed).permutation(rows.size)[:max_clips]
+        rows = rows[np.sort(pick)]
+
+        def encode(idx: np.ndarray) -> torch.Tensor:
+            x = self._to_device(self._window(cache.batch(idx)))
+            return self._bound(cache, idx).encode(x)[0]
+
+        self.model.eval()
+        current = {k: v.clone() for k, v in self.model.state_dict().items()}
+        entries = {}
+        try:
+            for name, rel in (("last", LAST), ("best", BEST)):
+                if (self.out / rel).is_file():
+                    tensors, meta = load_checkpoint(self.out / rel, prefix="model")
+                    self.model.load_state_dict(tensors)
+                    eta = label_eta_squared(encode, cache.labels, rows)
+                    entries[name] = {"step": int(meta["step"]), "eta_squared": eta}
+        finally:
+            self.model.load_state_dict(current)
+        return write_label_dims(self.out, entries, int(rows.size))
 
     def _plot_reconstructions(self) -> None:
         from audiovae.plots import plot_reconstructions
