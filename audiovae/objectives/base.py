@@ -44,6 +44,10 @@ class Objective(nn.Module):
 
     name: ClassVar[str] = ""
     Config: ClassVar[type[ObjectiveConfig]] = ObjectiveConfig
+    paired: ClassVar[bool] = False
+    """True for objectives that learn from pairs of notes (`data.pairs` in the recipe): the
+    trainer then hands them batches whose rows (2i, 2i + 1) are partners, every rank's slice
+    holding whole pairs."""
 
     @classmethod
     def labels_needed(cls, config: ObjectiveConfig) -> list[str]:
