@@ -3,6 +3,8 @@
 A file is written to a temporary name, fsynced and renamed over the old one, so a killed process
 leaves either the previous checkpoint or the new one, never half of each. Optimiser state is split
 into its tensors (stored as tensors) and the rest (stored as JSON), so loading never runs code.
+Reading lives in `audiovae.checkpoints` (the inference side reads checkpoints without this
+package); it is re-exported here.
 """
 
 from __future__ import annotations
@@ -13,13 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from audiovae.errors import CheckpointError
+from audiovae.checkpoints import FORMAT_VERSION, META_KEY, load_checkpoint
 
-FORMAT_VERSION = 1
-META_KEY = "audiovae"
+__all__ = [
+    "FORMAT_VERSION",
+    "META_KEY",
+    "load_checkpoint",
+    "optimizer_state_from_tensors",
+    "optimizer_state_to_tensors",
+    "save_checkpoint",
+]
 
 
 def save_checkpoint(
@@ -41,36 +48,6 @@ def save_checkpoint(
     finally:
         os.close(dir_fd)
     return path
-
-
-def load_checkpoint(
-    path: str | Path, prefix: str | None = None
-) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Read tensors (optionally only those under `prefix.`, prefix removed) and metadata."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as fh:
-            raw_meta = (fh.metadata() or {}).get(META_KEY)
-            keys = [k for k in fh.keys() if prefix is None or k.startswith(prefix + ".")]
-            tensors = {k: fh.get_tensor(k) for k in keys}
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{path}: not a readable safetensors checkpoint ({exc})") from None
-    if raw_meta is None:
-        raise CheckpointError(f"{path}: no audiovae metadata (not written by audiovae?)")
-    try:
-        meta = json.loads(raw_meta)
-    except json.JSONDecodeError:
-        raise CheckpointError(f"{path}: corrupt metadata") from None
-    version = meta.get("format_version")
-    if version != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path}: checkpoint format {version}, this audiovae reads format {FORMAT_VERSION}"
-        )
-    if prefix is not None:
-        tensors = {k[len(prefix) + 1 :]: v for k, v in tensors.items()}
-    return tensors, meta
 
 
 def optimizer_state_to_tensors(
