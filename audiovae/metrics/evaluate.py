@@ -24,11 +24,12 @@ import numpy as np
 import torch
 
 from audiovae.api import AudioVAE
+from audiovae.checkpoints import load_checkpoint
+from audiovae.data.sources import open_data
+from audiovae.downstream.extract import clip_condition, model_cache
 from audiovae.errors import AudioVAEError, DataError
-from audiovae.export.extract import clip_condition, model_cache, open_data
 from audiovae.objectives.kl import gaussian_kl
 from audiovae.objectives.likelihood import ReconstructionLikelihood
-from audiovae.train.checkpoint import load_checkpoint
 
 ACTIVE_UNIT_THRESHOLD = 0.01
 MAX_FACTOR_VALUES = 200
