@@ -44,7 +44,10 @@ def _top_lists(handle, path: Path) -> dict[bytes, bytes | None]:
         cid, size, kind = header[:4], struct.unpack("<I", header[4:8])[0], header[8:12]
         if cid == b"LIST":
             lists[kind] = handle.read(size - 4) if kind == b"INFO" else None
-        pos += 8 + size + (size & 1)
+        pos += 8 + size
+        if size & 1:  # RIFF pads odd chunks; some SF3 writers (MuseScore's) do not
+            handle.seek(pos)
+            pos += handle.read(4) != b"LIST"
     return lists
 
 
