@@ -44,20 +44,21 @@ def plot_reconstructions(
     titles: Sequence[str] | None = None,
     frontend: Any = None,
 ) -> Path:
-    """Write a 2-row PNG: input log-mels [n, n_mels, frames] on top, reconstructions below, on
-    one colour scale; axes in seconds when `frontend` (hop_length, sample_rate) is given."""
+    """Write a 2-row PNG: input log-mels [n, n_mels, frames] on top, reconstructions below (their
+    frame counts may differ), on one colour scale; time in seconds when `frontend` (hop_length,
+    sample_rate) is given, else in frames."""
     top, bottom = _array(inputs), _array(reconstructions)
-    if top.ndim != 3 or bottom.shape != top.shape:
+    if top.ndim != 3 or bottom.ndim != 3 or bottom.shape[:2] != top.shape[:2]:
         raise ValueError(
-            f"expected inputs and reconstructions of one shape [n, n_mels, frames], got "
+            f"expected inputs and reconstructions [n, n_mels, frames] of one n and n_mels, got "
             f"{tuple(top.shape)} and {tuple(bottom.shape)}"
         )
-    n, n_mels, frames = top.shape
+    n, n_mels = top.shape[:2]
     vmin, vmax = _limits(top, bottom)
-    if frontend is not None:
-        x_hi, x_label = frames * frontend.hop_length / frontend.sample_rate, "seconds"
-    else:
-        x_hi, x_label = float(frames), "frame"
+    x_label = "frame" if frontend is None else "seconds"
+
+    def x_range(frames: int) -> float:
+        return frames * frontend.hop_length / frontend.sample_rate if frontend else float(frames)
 
     tick_px, label_px, title_px, bar_px = points(6), points(7), points(8), points(8)
     width, height = 250, 170  # one panel
@@ -81,7 +82,7 @@ def plot_reconstructions(
             canvas.frame(box)
             canvas.text((x0 + width / 2, y0 - 4 - title_px - 3), label, title_px, anchor="md")
             canvas.text((x0 + width / 2, y0 - 4), name, title_px, anchor="md")
-            canvas.x_axis(box, 0.0, x_hi, tick_px, x_label)
+            canvas.x_axis(box, 0.0, x_range(data.shape[-1]), tick_px, x_label)
             canvas.y_axis(box, 0.0, float(n_mels), tick_px, "mel band")
     span = 2 * row_height - above - below
     bar_top = above + round(0.1 * span)
