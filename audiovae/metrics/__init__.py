@@ -8,6 +8,7 @@ that names its estimator choices.
 from audiovae.lazy import lazy_exports
 
 __all__ = [
+    "beta_vae_points",
     "beta_vae_score",
     "dci",
     "dci_importance_matrix",
