@@ -1,4 +1,4 @@
-"""PNG figures people would rather look at than numbers: spectrogram grids.
+"""PNG figures people would rather look at than numbers: spectrogram grids, confusion matrices.
 
 Drawn with `audiovae.raster` at fixed positions (no matplotlib, no layout engine): a figure costs
 milliseconds, so commands can write one per file. The look is matplotlib's: magma colour map,
@@ -132,6 +132,51 @@ def plot_spectrogram_grid(
     bar_top = top + (grid_h - bar_h) // 2
     canvas.colour_bar(
         (bar_x, bar_top, bar_x + 14, bar_top + bar_h), vmin, vmax, SCALE_LABEL, CMAP, bar_px
+    )
+    return canvas.save(path)
+
+
+def plot_confusion(
+    matrix: Any, names: Sequence[str], path: str | Path, title: str,
+    scale_label: str = "share of the true class",
+) -> Path:  # fmt: skip
+    """Write a PNG of a row-normalised confusion matrix [k, k] (true classes down, predicted
+    across, Blues on 0..1), every class labelled up to 30 of them (else every k // 30-th)."""
+    values = _array(matrix)
+    k = len(names)
+    if values.shape != (k, k):
+        raise ValueError(f"expected a {k} x {k} matrix for {k} class names, got {values.shape}")
+    tick_px, label_px, title_px, bar_px = points(7), points(10), points(9), points(8)
+    cell = max(4, min(40, 480 // max(k, 1)))
+    side = k * cell
+    shown = list(range(0, k, max(1, k // 30)))
+    labels = [str(names[i]) for i in shown]
+    widest = max((text_width(t, tick_px) for t in labels), default=0)
+    left = 10 + label_px + 6 + widest + TICK + 4
+    top = 10 + title_px + 10
+    bottom = TICK + 4 + widest + 6 + label_px + 10
+    bar_x = left + side + 20
+    width = max(bar_x + 14 + Canvas.colour_bar_width(0.0, 1.0, bar_px) + 4,
+                text_width(title, title_px) + 20)  # fmt: skip
+    canvas = Canvas(width, top + side + bottom)
+    box = (left, top, left + side, top + side)
+    canvas.heat(box, values, 0.0, 1.0, "Blues", origin_lower=False)
+    canvas.frame(box)
+    for i, text in zip(shown, labels, strict=True):
+        centre = (i + 0.5) * cell
+        canvas.draw.line((left + centre, top + side, left + centre, top + side + TICK), fill=0)
+        canvas.vertical_text(
+            (left + centre, top + side + TICK + 3 + text_width(text, tick_px) / 2), text, tick_px
+        )
+        canvas.draw.line((left - TICK - 1, top + centre, left - 1, top + centre), fill=0)
+        canvas.text((left - TICK - 3, top + centre), text, tick_px, anchor="rm")
+    canvas.text((left + side / 2, top + side + TICK + 6 + widest), "predicted", label_px, "mt")
+    canvas.vertical_text((10 + label_px / 2, top + side / 2), "true", label_px)
+    canvas.text((width / 2, 10), title, title_px, anchor="mt")
+    bar_h = max(60, round(0.8 * side))
+    bar_top = top + (side - bar_h) // 2
+    canvas.colour_bar(
+        (bar_x, bar_top, bar_x + 14, bar_top + bar_h), 0.0, 1.0, scale_label, "Blues", bar_px
     )
     return canvas.save(path)
 

@@ -121,3 +121,24 @@ def test_non_finite_values_do_not_break_the_scale(tmp_path):
     x = torch.randn(1, 2, 8, 8)
     x[0, 0, 0, 0] = float("-inf")
     assert _pixels(plot_spectrogram_grid(x, tmp_path / "n.png")).size > 0
+
+
+def test_confusion_png_puts_true_classes_down_and_predictions_across(tmp_path):
+    from audiovae.plots import plot_confusion
+
+    k = 6
+    matrix = np.zeros((k, k))
+    matrix[np.arange(k), (np.arange(k) + 1) % k] = 1.0  # each class predicted as the next one
+    path = plot_confusion(matrix, [f"c{i}" for i in range(k)], tmp_path / "c.png", "t")
+    pixels = _pixels(path)
+    full = _where(pixels, colour_table("Blues")[255])
+    full = full[full[:, 1] < pixels.shape[1] * 0.7]  # not the colour bar
+    rows = np.unique(full[:, 0] // 10)
+    assert len(full) > 0 and len(rows) > 5
+    # the off-diagonal: moving down one class moves right one class, except the last row (wraps)
+    order = np.argsort(full[:, 0])
+    top_row, bottom_row = full[order[: len(full) // k]], full[order[-(len(full) // k) :]]
+    assert top_row[:, 1].mean() > full[:, 1].min()  # row 0's cell is not in column 0
+    assert bottom_row[:, 1].mean() < top_row[:, 1].mean()  # the last row wrapped to column 0
+    with pytest.raises(ValueError, match="6 x 6"):
+        plot_confusion(np.zeros((5, 5)), [f"c{i}" for i in range(k)], tmp_path / "x.png", "t")
