@@ -9,11 +9,11 @@ import numpy as np
 import torch
 
 from audiovae.audio.io import fit_length, load_audio
+from audiovae.checkpoints import load_checkpoint
+from audiovae.devices import resolve_device
 from audiovae.errors import CheckpointError
 from audiovae.features.logmel import LogMelFrontEnd
 from audiovae.models.conv import ConvVAE, ConvVAEConfig
-from audiovae.train.checkpoint import load_checkpoint
-from audiovae.train.runtime import resolve_device
 
 AudioInput = Sequence[str | Path] | np.ndarray | torch.Tensor
 
@@ -34,8 +34,11 @@ class AudioVAE:
         clip_samples: int,
         meta: dict | None = None,
         device: str | torch.device = "cpu",
+        run_dir: str | Path | None = None,
     ) -> None:
         self.device = torch.device(device)
+        # the run folder the model was loaded from (None when built from parts)
+        self.run_dir = Path(run_dir).resolve() if run_dir is not None else None
         self.model = model.to(self.device).eval()
         self.frontend = frontend.to(self.device)
         self.clip_samples = int(clip_samples)
@@ -50,6 +53,7 @@ class AudioVAE:
         run_dir = Path(run_dir)
         if checkpoint not in ("best", "last"):
             raise ValueError(f"checkpoint must be 'best' or 'last', got {checkpoint!r}")
+        dev = resolve_device(str(device) if device is not None else "auto", setting="device")
         path = run_dir / "checkpoints" / f"{checkpoint}.safetensors"
         if not path.is_file():
             raise CheckpointError(
@@ -66,8 +70,7 @@ class AudioVAE:
             raise CheckpointError(
                 f"{path}: incompatible model metadata or weights ({exc})"
             ) from None
-        dev = resolve_device(str(device) if device is not None else "auto")
-        return cls(model, frontend, clip_samples, meta, dev)
+        return cls(model, frontend, clip_samples, meta, dev, run_dir=run_dir)
 
     @property
     def sample_rate(self) -> int:
@@ -145,15 +148,13 @@ class AudioVAE:
     def encode(
         self, x: AudioInput, batch_size: int = 64, condition: dict | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Posterior (mu, logvar), each [batch, latent_dim], on the model's device."""
+        """Posterior (mu, logvar), each [batch, latent_dim], on the model's device. Paths are
+        loaded a batch at a time; an array is cut to the model's window once."""
         mus, logvars = [], []
-        items = list(x) if isinstance(x, (list, tuple)) else None
-        n = len(items) if items is not None else self.waveforms(x).shape[0]
+        items = list(x) if isinstance(x, (list, tuple)) else self.waveforms(x)
+        n = len(items)
         for start in range(0, n, batch_size):
-            part = items[start : start + batch_size] if items is not None else None
-            if part is None:
-                part = self.waveforms(x)[start : start + batch_size]
-            lm = self.logmel(part)
+            lm = self.logmel(items[start : start + batch_size])
             cond = None
             if condition is not None:
                 cond = {k: _rows(v, start, start + lm.shape[0], n) for k, v in condition.items()}
@@ -176,7 +177,9 @@ class AudioVAE:
 
         key = (n_iter, phase_init)
         if key not in self._stages:
-            kwargs = {k: v for k, v in (("n_iter", n_iter), ("phase_init", phase_init)) if v}
+            kwargs = {
+                k: v for k, v in (("n_iter", n_iter), ("phase_init", phase_init)) if v is not None
+            }
             self._stages[key] = MelToAudio(self.frontend, **kwargs).to(self.device)
         return self._stages[key]
 
@@ -227,6 +230,65 @@ class AudioVAE:
             x_hat = self.model.decode(part, cond)
             out.append(self.model.normalizer.denormalize(x_hat))
         return torch.cat(out)
+
+    # ------------------------------------------------------------------ named latent blocks
+    @property
+    def subspaces(self) -> dict[str, slice]:
+        """Named blocks of z of a model trained with `model.subspaces` (name -> slice, in order,
+        e.g. {"pitch": slice(0, 8), "timbre": slice(8, 32)}); empty for other models."""
+        return dict(self.model.subspaces)
+
+    def get_block(self, z: torch.Tensor | np.ndarray, name: str) -> torch.Tensor:
+        """Block `name` of latents z [..., latent_dim] (ValueError naming the known blocks)."""
+        from audiovae.models.subspaces import get_block
+
+        return get_block(torch.as_tensor(z), self.subspaces, name)
+
+    def set_block(
+        self, z: torch.Tensor | np.ndarray, name: str, value: torch.Tensor | np.ndarray | float
+    ) -> torch.Tensor:
+        """A copy of z with block `name` set to `value` (e.g. another note's block: A's timbre
+        with B's pitch is `set_block(z_a, "pitch", get_block(z_b, "pitch"))`)."""
+        from audiovae.models.subspaces import set_block
+
+        return set_block(torch.as_tensor(z), self.subspaces, name, value)
+
+    def block_dims(self, name: str) -> list[int]:
+        """Indices of z that make up block `name`."""
+        if name not in self.subspaces:
+            known = ", ".join(self.subspaces) or "none: this model has no sub-spaces"
+            raise ValueError(f"no latent sub-space {name!r}; this model's sub-spaces: {known}")
+        sl = self.subspaces[name]
+        return list(range(sl.start, sl.stop))
+
+    def label_eta_squared(self) -> dict[str, list[float]] | None:
+        """Per-dimension eta^2 of each training label for these weights, as measured when
+        training ended (run_dir/label_dims.json); None if the run folder has none for them."""
+        import json
+
+        path = self.run_dir / "label_dims.json" if self.run_dir is not None else None
+        if path is None or not path.is_file():
+            return None
+        try:
+            stored = json.loads(path.read_text())["checkpoints"]
+        except (ValueError, KeyError) as exc:
+            raise CheckpointError(f"{path}: unreadable ({exc})") from None
+        step = self.meta.get("step")
+        for entry in stored.values():
+            if entry.get("step") == step:
+                return entry["eta_squared"]
+        return None
+
+    def factor_dims(self, factor: str, k: int | None = None) -> list[int] | None:
+        """The k dimensions whose variance `factor` explains most (eta^2 stored at training),
+        best first; None when the run folder holds no measurement for these weights."""
+        eta = self.label_eta_squared()
+        if eta is None:
+            return None
+        if factor not in eta:
+            raise ValueError(f"label {factor!r} was not measured; have: {', '.join(sorted(eta))}")
+        order = [int(i) for i in np.argsort(-np.asarray(eta[factor]), kind="stable")]
+        return order[:k] if k else order
 
 
 def _rows(value, start: int, stop: int, n: int):

@@ -506,7 +506,7 @@ def morph_once(vae, a: Path, b: Path, out: Path, steps: int = MORPH_STEPS) -> di
     from audiovae.generate.latents import interpolate
     from audiovae.generate.render import encode_first_window, write_morph
 
-    # the steps of audiovae.generate.render.morph (what the command calls), timed one by one
+    # the steps of audiovae.generate.operations.morph (what the command calls), one by one
     t0 = time.perf_counter()
     z_a, z_b = encode_first_window(vae, a), encode_first_window(vae, b)
     t1 = time.perf_counter()

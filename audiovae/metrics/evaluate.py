@@ -22,11 +22,12 @@ import numpy as np
 import torch
 
 from audiovae.api import AudioVAE
+from audiovae.checkpoints import load_checkpoint
+from audiovae.data.sources import open_data
+from audiovae.downstream.extract import clip_condition, model_cache
 from audiovae.errors import DataError
-from audiovae.export.extract import clip_condition, model_cache, open_data
 from audiovae.objectives.kl import gaussian_kl
 from audiovae.objectives.likelihood import ReconstructionLikelihood
-from audiovae.train.checkpoint import load_checkpoint
 
 ACTIVE_UNIT_THRESHOLD = 0.01
 MAX_FACTOR_VALUES = 200
@@ -221,10 +222,17 @@ def _disentanglement(mu: np.ndarray, factors: dict[str, np.ndarray], seed: int) 
         "factor_vae_score": lambda rng: dm.factor_vae_score(mu, matrix, rng),
         "beta_vae_score": lambda rng: dm.beta_vae_score(mu, matrix, rng),
     }
+    errors: dict[str, str] = {}
     for key, fn in metrics.items():
-        value, details = fn(np.random.default_rng(seed))
+        try:  # one metric failing on these codes must not cost the others (or a sweep's member)
+            value, details = fn(np.random.default_rng(seed))
+        except Exception as exc:
+            errors[key] = f"{type(exc).__name__}: {exc}"
+            continue
         out[key] = _jsonable(value)
         out[f"{key}_details"] = _jsonable(details)
+    if errors:
+        out["errors"] = errors
     return out
 
 

@@ -184,6 +184,26 @@ class ModelSection(Section):
     kernel_size: int = Field(4, ge=2)
     groups: int = Field(8, ge=1)
     activation: Literal["silu", "relu", "gelu", "leaky_relu"] = "silu"
+    subspaces: dict[str, int] = Field(
+        default_factory=dict, description="named blocks of z in order, name -> size"
+    )
+
+    @model_validator(mode="after")
+    def _latent_dim_from_subspaces(self) -> ModelSection:
+        """With sub-spaces, latent_dim is their total: derived when left out, checked if given."""
+        if not self.subspaces:
+            return self
+        bad = {k: v for k, v in self.subspaces.items() if v <= 0 or not k.strip()}
+        if bad:
+            raise ValueError(f"subspaces: every block needs a name and a size >= 1, got {bad}")
+        total = sum(self.subspaces.values())
+        if "latent_dim" in self.model_fields_set and self.latent_dim != total:
+            raise ValueError(
+                f"latent_dim {self.latent_dim} != {total}, the sum of subspaces "
+                f"{dict(self.subspaces)}; leave latent_dim out to derive it"
+            )
+        self.latent_dim = total
+        return self
 
 
 class TrainSection(Section):
@@ -310,8 +330,13 @@ def recipe_from_dict(tree: dict[str, Any], source: str = "recipe") -> Recipe:
             raise RecipeError(
                 f"{source}: unknown key {key!r} for {name}; valid keys: {valid}"
             ) from None
-        raise RecipeError(f"{source}: {key}: {err['msg']} (got {err.get('input')!r})") from None
+        msg = err["msg"].removeprefix("Value error, ")
+        raise RecipeError(f"{source}: {key}: {msg} (got {err.get('input')!r})") from None
     _check_pairs_match_objective(recipe, name, source)
+    try:
+        get_objective(name).check_model(recipe.objective_config(), dict(recipe.model.subspaces))
+    except ValueError as exc:
+        raise RecipeError(f"{source}: objective ({name}): {exc}") from None
     return recipe
 
 

@@ -12,15 +12,10 @@ from click.testing import CliRunner
 from audiovae.api import AudioVAE
 from audiovae.audio.io import write_wav
 from audiovae.audio.synth import SynthConfig, write_nsynth_folder
+from audiovae.downstream.commands import extract_command
+from audiovae.downstream.extract import extract_features, window_starts
+from audiovae.downstream.features_file import load_features, output_format, save_features
 from audiovae.errors import AudioVAEError, DataError
-from audiovae.export.commands import extract_command
-from audiovae.export.extract import (
-    extract_features,
-    load_features,
-    output_format,
-    save_features,
-    window_starts,
-)
 
 CLIP_SECONDS = 0.496  # the trained_run fixture's clip: 7936 samples at 16 kHz
 NOTES = SynthConfig(

@@ -29,8 +29,10 @@ from typing import Any
 
 import numpy as np
 
+from audiovae.data.sources import open_data
+from audiovae.downstream.extract import model_cache
+from audiovae.downstream.features_file import Features, load_features
 from audiovae.errors import DataError
-from audiovae.export.extract import Features, load_features, model_cache, open_data
 
 CLASSIFIERS = ("logistic", "mlp")
 SPLITS = ("instruments", "notes")
