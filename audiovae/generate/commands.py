@@ -177,10 +177,16 @@ def resynth(audio, out, recipe, model, iters, phase_init, no_png) -> None:
     show_default=True,
     help="Seconds between steps in all.wav.",
 )
+@click.option(
+    "--subspace",
+    default=None,
+    metavar="NAME",
+    help="Morph only this named latent block (e.g. timbre); the rest stays A's.",
+)
 @generation_options
 def morph(
-    model, a, b, steps, path_kind, crossfade, out, no_png, iters, phase_init, device, condition,
-    input_condition,
+    model, a, b, steps, path_kind, crossfade, subspace, out, no_png, iters, phase_init, device,
+    condition, input_condition,
 ) -> None:  # fmt: skip
     """Interpolate the latents of A and B: a WAV per step, all steps in a row, a PNG strip."""
     from audiovae.generate.operations import morph as run
@@ -188,16 +194,24 @@ def morph(
     from audiovae.plots import plot_spectrogram_grid
 
     vae = _load(model, device)
+    _check_block(vae, subspace, "--subspace")
     enc, dec = _conditions(vae, condition, input_condition)
-    m = run(vae, a, b, steps, path_kind, condition=enc, decode_condition=dec, n_iter=iters,
-            phase_init=phase_init)  # fmt: skip
+    m = run(vae, a, b, steps, path_kind, subspace=subspace, condition=enc, decode_condition=dec,
+            n_iter=iters, phase_init=phase_init)  # fmt: skip
     files = write_morph(m.waves, out, vae.sample_rate, crossfade)
     if not no_png:
         cols = [f"{f:.2f}" for f in m.fractions]
-        title = f"{a.name} -> {b.name} ({path_kind})"
+        title = f"{a.name} -> {b.name} ({path_kind}" + (f", {subspace} only)" if subspace else ")")
         files.append(plot_spectrogram_grid(m.logmels[None], out / "morph.png", col_labels=cols,
                                            title=title))  # fmt: skip
     _report(files)
+
+
+def _check_block(vae, name: str | None, option: str) -> None:
+    """A one-line error unless `name` is None or one of the model's named latent sub-spaces."""
+    if name is not None and name not in vae.subspaces:
+        known = ", ".join(vae.subspaces) or "none: it was trained without model.subspaces"
+        raise AudioVAEError(f"{option} {name!r}: this model's latent sub-spaces: {known}")
 
 
 def _parse_dims(text: str, latent_dim: int) -> list[int] | None:
@@ -218,11 +232,13 @@ def _parse_dims(text: str, latent_dim: int) -> list[int] | None:
 @click.option("--input", "input_path", type=AUDIO_FILE, default=None,
               help="Traverse around this sound's mu (default: the prior mean, 0).")  # fmt: skip
 @click.option("--dims", default="all", show_default=True, help="'all' or a comma list, e.g. 0,3,5.")
+@click.option("--subspace", default=None, metavar="NAME",
+              help="Only the dimensions of this named latent block (e.g. timbre).")  # fmt: skip
 @click.option("--range", "value_range", nargs=2, type=float, default=(-3.0, 3.0), show_default=True)
 @click.option("--steps", type=click.IntRange(min=2), default=7, show_default=True)
 @generation_options
 def traverse(
-    model, input_path, dims, value_range, steps, out, no_png, iters, phase_init, device,
+    model, input_path, dims, subspace, value_range, steps, out, no_png, iters, phase_init, device,
     condition, input_condition,
 ) -> None:  # fmt: skip
     """Vary one latent dimension at a time; dimensions ordered by KL, collapsed ones marked."""
@@ -234,10 +250,13 @@ def traverse(
 
     vae = _load(model, device)
     chosen = _parse_dims(dims, vae.latent_dim)
+    _check_block(vae, subspace, "--subspace")
+    if subspace is not None and chosen is not None:
+        raise AudioVAEError("give --dims or --subspace, not both")
     enc, dec = _conditions(vae, condition, input_condition, needs_input=input_path is not None)
     values = torch.linspace(value_range[0], value_range[1], steps).tolist()
-    t = run(vae, input_path, dims=chosen, values=values, condition=enc, decode_condition=dec,
-            n_iter=iters, phase_init=phase_init)  # fmt: skip
+    t = run(vae, input_path, dims=chosen, subspace=subspace, values=values, condition=enc,
+            decode_condition=dec, n_iter=iters, phase_init=phase_init)  # fmt: skip
     names = [out / f"dim{d:02d}_{c:02d}.wav" for d in t.dims for c in range(steps)]
     files, _ = write_group(t.waves.flatten(0, 1), names, vae.sample_rate)
     if not no_png:
@@ -292,9 +311,12 @@ def sample(
     default=None,
     help="How many factor dims (default: half of the latent).",
 )
+@click.option("--take", default=None, metavar="NAME",
+              help="Take this named latent block from B (e.g. pitch: A's timbre at B's pitch); "
+              "default on a model with sub-spaces: the block tied to --factor.")  # fmt: skip
 @generation_options
 def swap(
-    model, a, b, dims, factor, k, out, no_png, iters, phase_init, device, condition,
+    model, a, b, dims, factor, k, take, out, no_png, iters, phase_init, device, condition,
     input_condition,
 ) -> None:  # fmt: skip
     """Decode A's latent with some dimensions taken from B: A's timbre at B's pitch."""
@@ -304,14 +326,18 @@ def swap(
 
     vae = _load(model, device)
     chosen = _parse_dims(dims, vae.latent_dim) if dims else None
+    _check_block(vae, take, "--take")
+    if take is not None and chosen is not None:
+        raise AudioVAEError("give --dims or --take, not both")
     enc, dec = _conditions(vae, condition, input_condition)
-    s = run(vae, a, b, dims=chosen, factor=factor, k=k, condition=enc, decode_condition=dec,
-            n_iter=iters, phase_init=phase_init)  # fmt: skip
+    s = run(vae, a, b, dims=chosen, factor=factor, k=k, take=take, condition=enc,
+            decode_condition=dec, n_iter=iters, phase_init=phase_init)  # fmt: skip
     names = [out / "swap_a.wav", out / "swap_b.wav", out / "swap.wav"]
     files, _ = write_group(s.waves, names, vae.sample_rate)
     if not no_png:
         files.append(plot_spectrogram_grid(s.logmels[None], out / "swap.png", col_labels=s.labels))
-    click.echo(f"took dimensions {s.dims} from {b.name}")
+    what = f"the {s.block} block, dimensions {s.dims}" if s.block else f"dimensions {s.dims}"
+    click.echo(f"took {what} from {b.name}")
     _report(files)
 
 

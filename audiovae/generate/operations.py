@@ -194,6 +194,7 @@ def morph(
     steps: int = 7,
     path: Literal["linear", "slerp"] = "linear",
     *,
+    subspace: str | None = None,
     condition: dict | None = None,
     decode_condition: dict | None = None,
     n_iter: int | None = None,
@@ -202,9 +203,17 @@ def morph(
 ) -> Morph:
     """The path from A's latent to B's (posterior means of their first model windows), `steps`
     latents inclusive, decoded. `condition` encodes both (a value may be a pair: A's, B's);
-    `decode_condition` (default: `condition`) decodes every step."""
+    `decode_condition` (default: `condition`) decodes every step. With `subspace` (a named latent
+    block, e.g. "timbre") only that block moves from A's to B's; the rest of z stays A's."""
+    if subspace is not None:
+        vae.block_dims(subspace)  # a ValueError naming the model's blocks, before any work
     z = vae.encode(first_windows(vae, [a, b]), condition=condition)[0]
-    z_path = interpolate(z[0], z[1], steps, path)
+    if subspace is None:
+        z_path = interpolate(z[0], z[1], steps, path)
+    else:
+        block = vae.get_block(z, subspace)
+        z_path = vae.set_block(z[0].expand(steps, -1), subspace,
+                               interpolate(block[0], block[1], steps, path))  # fmt: skip
     decoded = _decode(vae, z_path, decode_condition or condition,
                       _renderer(vae, render, n_iter, phase_init))  # fmt: skip
     fractions = [i / (steps - 1) for i in range(steps)]
@@ -244,6 +253,7 @@ def traverse(
     center: Sound | None = None,
     *,
     dims: Sequence[int] | None = None,
+    subspace: str | None = None,
     rows: int | None = None,
     values: Sequence[float] = tuple(np.linspace(-3.0, 3.0, 7)),
     kl_per_dim: Sequence[float] | None = None,
@@ -257,7 +267,12 @@ def traverse(
     mean, 0), each set to every value in turn. Dimensions are ordered by `kl_per_dim` (default:
     the validation KL the checkpoint recorded), restricted to `dims`, the first `rows`; those with
     KL < COLLAPSED_KL nats are flagged collapsed. `condition` encodes the centre,
-    `decode_condition` (default: `condition`) decodes."""
+    `decode_condition` (default: `condition`) decodes. `subspace` restricts the rows to the
+    dimensions of that named latent block."""
+    if subspace is not None:
+        if dims is not None:
+            raise ValueError("give dims or a sub-space, not both")
+        dims = vae.block_dims(subspace)
     if kl_per_dim is None:
         kl_per_dim = vae.meta.get("valid_kl_per_dim") or None
     order, collapsed, kl = traversal_dims(vae.latent_dim, kl_per_dim, dims, rows)

@@ -22,6 +22,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 __all__ = [
+    "DCI_ESTIMATORS",
+    "beta_vae_points",
     "beta_vae_score",
     "dci",
     "dci_importance_matrix",
@@ -178,20 +180,36 @@ def equal_width_bins(codes: np.ndarray, n_bins: int = 20) -> np.ndarray:
 
 
 def mutual_info_gap(
-    codes: np.ndarray, factors: np.ndarray, n_bins: int = 20
+    codes: np.ndarray, factors: np.ndarray, n_bins: int | str = 20
 ) -> tuple[float, dict[str, Any]]:
     """Mutual Information Gap (Chen et al. 2018, "Isolating Sources of Disentanglement in VAEs").
 
     Each code dimension is cut into `n_bins` equal-width bins; for each factor v_k the gap between
     the largest and second-largest I(z_j; v_k) over code dimensions, divided by H(v_k), is averaged
-    over factors. 1: every factor lives in one dimension alone; 0: no dimension stands out."""
+    over factors. 1: every factor lives in one dimension alone; 0: no dimension stands out.
+
+    `n_bins="values"` cuts the codes into as many bins as each factor has values, for that factor:
+    with a fixed number of bins B, I(z_j; v_k) <= log B, so a factor with more than B equally
+    frequent values cannot reach 1 (20 bins cap a 24-valued factor at log 20 / log 24 = 0.94)."""
     codes, factors, kept, skipped = _check_codes_factors(codes, factors)
     if codes.shape[1] < 2:
         raise ValueError(f"MIG needs at least 2 code dimensions, got {codes.shape[1]}")
-    binned = equal_width_bins(codes, n_bins)
     d, k = codes.shape[1], factors.shape[1]
+    if n_bins == "values":
+        bins_per_factor = [int(np.unique(factors[:, f]).size) for f in range(k)]
+    elif isinstance(n_bins, (int, np.integer)) and not isinstance(n_bins, bool):
+        bins_per_factor = [int(n_bins)] * k
+    else:
+        raise ValueError(f'n_bins must be an integer >= 2 or "values", got {n_bins!r}')
+    binned = {b: equal_width_bins(codes, b) for b in sorted(set(bins_per_factor))}
     mi = np.array(
-        [[discrete_mutual_info(binned[:, j], factors[:, f]) for f in range(k)] for j in range(d)]
+        [
+            [
+                discrete_mutual_info(binned[bins_per_factor[f]][:, j], factors[:, f])
+                for f in range(k)
+            ]
+            for j in range(d)
+        ]
     )
     entropy = np.array([discrete_entropy(factors[:, f]) for f in range(k)])
     top = -np.sort(-mi, axis=0)
@@ -200,12 +218,13 @@ def mutual_info_gap(
         "metric": "mig",
         "estimator": {
             "discretisation": "equal-width bins over each code dimension's range",
-            "n_bins": int(n_bins),
+            "n_bins": n_bins if n_bins == "values" else int(n_bins),
             "mutual_info": "plug-in, from the contingency table, nats",
             "normaliser": "factor entropy H(v_k)",
         },
         "factors": kept,
         "skipped_factors": skipped,
+        "bins_per_factor": bins_per_factor,
         "per_factor": gaps.tolist(),
         "mutual_info": mi.tolist(),
         "factor_entropy": entropy.tolist(),
@@ -276,21 +295,52 @@ def sap_score(
 # ---------------------------------------------------------------- DCI
 
 
+DCI_ESTIMATORS = ("random_forest", "gradient_boosting")
+
+
+def _dci_classifier(estimator: str, n_estimators: int | None, max_depth: int | None, seed: int):
+    """The per-factor classifier whose feature importances make DCI's importance matrix."""
+    if estimator == "random_forest":
+        return RandomForestClassifier(
+            n_estimators=30 if n_estimators is None else n_estimators,
+            max_depth=max_depth,
+            max_features=None,
+            random_state=seed,
+            n_jobs=1,
+        )
+    if estimator == "gradient_boosting":
+        if max_depth is not None:
+            raise ValueError(
+                "max_depth applies to the random forest; gradient boosting keeps scikit-learn's "
+                "default (depth 3), as disentanglement_lib does"
+            )
+        from sklearn.ensemble import GradientBoostingClassifier
+
+        return GradientBoostingClassifier(
+            n_estimators=100 if n_estimators is None else n_estimators, random_state=seed
+        )
+    raise ValueError(f"DCI estimator must be one of {list(DCI_ESTIMATORS)}, got {estimator!r}")
+
+
 def dci_importance_matrix(
     train_codes: np.ndarray,
     train_factors: np.ndarray,
     test_codes: np.ndarray,
     test_factors: np.ndarray,
     *,
-    n_estimators: int = 30,
+    estimator: str = "random_forest",
+    n_estimators: int | None = None,
     max_depth: int | None = None,
     random_state: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Importance matrix R [d, k] of Eastwood and Williams 2018 ("A Framework for the Quantitative
     Evaluation of Disentangled Representations"), with per-factor train and test accuracies.
 
-    Column k is the impurity-based `feature_importances_` of a random forest (`n_estimators` trees,
-    every feature considered at each split, `max_depth`) that predicts factor k from all codes."""
+    Column k is the impurity-based `feature_importances_` of a classifier that predicts factor k
+    from all codes: `estimator="random_forest"` (default; `n_estimators` trees, default 30, every
+    feature considered at each split, `max_depth`) or `"gradient_boosting"` (scikit-learn's
+    `GradientBoostingClassifier` with its defaults, 100 stages of depth 3: disentanglement_lib's
+    estimator, whose importances concentrate more, so its disentanglement comes out higher)."""
     train_codes = np.asarray(train_codes, dtype=np.float64)
     test_codes = np.asarray(test_codes, dtype=np.float64)
     train_factors = np.asarray(train_factors)
@@ -311,17 +361,11 @@ def dci_importance_matrix(
     train_acc = np.zeros(k)
     test_acc = np.zeros(k)
     for f in range(k):
-        forest = RandomForestClassifier(
-            n_estimators=n_estimators,
-            max_depth=max_depth,
-            max_features=None,
-            random_state=random_state,
-            n_jobs=1,
-        )
-        forest.fit(train_codes, train_factors[:, f])
-        importance[:, f] = forest.feature_importances_
-        train_acc[f] = forest.score(train_codes, train_factors[:, f])
-        test_acc[f] = forest.score(test_codes, test_factors[:, f])
+        model = _dci_classifier(estimator, n_estimators, max_depth, random_state)
+        model.fit(train_codes, train_factors[:, f])
+        importance[:, f] = np.abs(model.feature_importances_)
+        train_acc[f] = model.score(train_codes, train_factors[:, f])
+        test_acc[f] = model.score(test_codes, test_factors[:, f])
     return importance, train_acc, test_acc
 
 
@@ -331,17 +375,21 @@ def dci(
     rng: np.random.Generator | int,
     *,
     test_fraction: float = 0.3,
-    n_estimators: int = 30,
+    estimator: str = "random_forest",
+    n_estimators: int | None = None,
     max_depth: int | None = None,
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """DCI disentanglement, completeness and informativeness (Eastwood and Williams 2018).
 
-    From the importance matrix R [d, k] (`dci_importance_matrix`, fitted on a random train split):
+    From the importance matrix R [d, k] (`dci_importance_matrix`, fitted on a random train split
+    with `estimator`: "random_forest" or disentanglement_lib's "gradient_boosting"):
     disentanglement = sum_j rho_j (1 - H_k(R_j. / sum R_j.)) with rho_j = sum R_j. / sum R;
     completeness = mean over factors of (1 - H_d(R_.k / sum R_.k)); informativeness = mean test
-    accuracy of the per-factor forests. Entropies use log base k (resp. d), so each score is in
+    accuracy of the per-factor classifiers. Entropies use log base k (resp. d), so each score is in
     [0, 1]; with a single factor, disentanglement is undefined and reported as NaN."""
     codes, factors, kept, skipped = _check_codes_factors(codes, factors)
+    if estimator not in DCI_ESTIMATORS:
+        raise ValueError(f"DCI estimator must be one of {list(DCI_ESTIMATORS)}, got {estimator!r}")
     gen = _generator(rng)
     train, test = _split(codes.shape[0], test_fraction, gen)
     importance, train_acc, test_acc = dci_importance_matrix(
@@ -349,6 +397,7 @@ def dci(
         factors[train],
         codes[test],
         factors[test],
+        estimator=estimator,
         n_estimators=n_estimators,
         max_depth=max_depth,
         random_state=_seed_for_sklearn(gen),
@@ -371,13 +420,17 @@ def dci(
         "completeness": float(np.mean(per_factor)),
         "informativeness": float(np.mean(test_acc)),
     }
+    forest = estimator == "random_forest"
     details = {
         "metric": "dci",
         "estimator": {
-            "importance": "random forest impurity importances, every feature at each split",
-            "n_estimators": int(n_estimators),
-            "max_depth": max_depth,
-            "informativeness": "mean test accuracy of the per-factor forests",
+            "importance": "random forest impurity importances, every feature at each split"
+            if forest
+            else "gradient boosting impurity importances (disentanglement_lib's estimator)",
+            "classifier": estimator,
+            "n_estimators": int(n_estimators or (30 if forest else 100)),
+            "max_depth": max_depth if forest else 3,
+            "informativeness": "mean test accuracy of the per-factor classifiers",
             "completeness_average": "unweighted mean over factors",
             "test_fraction": float(test_fraction),
         },
@@ -471,6 +524,51 @@ def factor_vae_score(
 # ---------------------------------------------------------------- beta-VAE score
 
 
+def _pair_partners(column: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For one factor column: the rows whose value occurs at least twice, and for every row its
+    value's rows in a shared `order` (`start`, `size`, `position` of the row in it)."""
+    _, inverse, counts = np.unique(column, return_inverse=True, return_counts=True)
+    order = np.argsort(inverse, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    position = np.empty(column.size, dtype=np.int64)
+    position[order] = np.arange(column.size) - starts[inverse[order]]
+    eligible = np.flatnonzero(counts[inverse] >= 2)
+    return eligible, order, starts[inverse], np.stack([counts[inverse], position])
+
+
+def beta_vae_points(
+    codes: np.ndarray,
+    factors: np.ndarray,
+    n: int,
+    batch_size: int,
+    rng: np.random.Generator | int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The beta-VAE score's classifier inputs: `n` points [n, d] and the factor column fixed for
+    each (labels [n], factors in turn in random order).
+
+    A point fixes one factor and draws `batch_size` pairs: for each pair a first row uniformly
+    among the rows whose value of that factor is shared by another row, and a second, distinct row
+    with the same value; the point is the mean |z1 - z2| over the pairs. The fixed value is thus
+    drawn afresh for every pair (with probability proportional to its frequency), as in Higgins et
+    al. 2017 and disentanglement_lib. Factors with no repeated value are never fixed."""
+    codes = np.asarray(codes, dtype=np.float64)
+    factors = np.asarray(factors)
+    gen = _generator(rng)
+    partners = [_pair_partners(factors[:, f]) for f in range(factors.shape[1])]
+    usable = [f for f, p in enumerate(partners) if p[0].size]
+    if not usable:
+        raise ValueError("no factor has a value shared by two rows; cannot form a pair")
+    labels = np.asarray(usable)[_balanced_labels(n, len(usable), gen)]
+    points = np.empty((n, codes.shape[1]))
+    for i, f in enumerate(labels):
+        eligible, order, start, (size, position) = partners[f]
+        first = eligible[gen.integers(0, eligible.size, size=batch_size)]
+        shift = gen.integers(1, size[first])  # 1 .. size - 1: never the first row itself
+        second = order[start[first] + (position[first] + shift) % size[first]]
+        points[i] = np.abs(codes[first] - codes[second]).mean(axis=0)
+    return points, labels
+
+
 def beta_vae_score(
     codes: np.ndarray,
     factors: np.ndarray,
@@ -484,11 +582,10 @@ def beta_vae_score(
     """beta-VAE disentanglement score (Higgins et al. 2017, "beta-VAE: Learning Basic Visual
     Concepts with a Constrained Variational Framework").
 
-    A point fixes one factor (factors taken in turn, in random order) and one of its values
-    (chosen with probability proportional to its frequency), draws `batch_size` pairs of distinct
-    rows sharing that value, and averages |z1 - z2| over the pairs; a logistic regression on
-    standardised points predicts which factor was fixed. Score: its accuracy on `n_eval` fresh
-    points (fitted on `n_train`). Values seen only once cannot form a pair and are never chosen."""
+    Each point fixes one factor (factors taken in turn, in random order) and averages |z1 - z2|
+    over `batch_size` pairs of distinct rows that share that factor's value, the value drawn anew
+    for each pair (`beta_vae_points`); a logistic regression on standardised points predicts
+    which factor was fixed. Score: its accuracy on `n_eval` fresh points (fitted on `n_train`)."""
     codes, factors, kept, skipped = _check_codes_factors(codes, factors)
     if n_train < 2 or n_eval < 1 or batch_size < 1:
         raise ValueError(
@@ -496,29 +593,18 @@ def beta_vae_score(
             f"{batch_size}"
         )
     gen = _generator(rng)
-    groups = [_repeated_value_groups(factors[:, f]) for f in range(factors.shape[1])]
-    usable = [f for f, g in enumerate(groups) if g]
+    usable = [f for f in range(factors.shape[1]) if _repeated_value_groups(factors[:, f])]
     if len(usable) < 2:
         raise ValueError("the beta-VAE score needs at least 2 factors with a repeated value")
-
-    def points(n: int) -> tuple[np.ndarray, np.ndarray]:
-        labels = _balanced_labels(n, len(usable), gen)
-        feats = np.empty((n, codes.shape[1]))
-        for i, label in enumerate(labels):
-            group = _pick_group(groups[usable[label]], gen)
-            first = gen.integers(0, group.size, size=batch_size)
-            second = (first + gen.integers(1, group.size, size=batch_size)) % group.size
-            feats[i] = np.abs(codes[group[first]] - codes[group[second]]).mean(axis=0)
-        return feats, labels
-
-    x_train, y_train = points(n_train)
-    x_eval, y_eval = points(n_eval)
+    x_train, y_train = beta_vae_points(codes, factors[:, usable], n_train, batch_size, gen)
+    x_eval, y_eval = beta_vae_points(codes, factors[:, usable], n_eval, batch_size, gen)
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter))
     clf.fit(x_train, y_train)
     details = {
         "metric": "beta_vae",
         "estimator": {
             "classifier": "logistic regression on standardised mean |z1 - z2|",
+            "fixed_value": "drawn per pair (Higgins et al. 2017, disentanglement_lib)",
             "batch_size": int(batch_size),
             "n_train": int(n_train),
             "n_eval": int(n_eval),

@@ -79,8 +79,7 @@ def validation_notes(
     missing = [i for i in chosen if i not in position]
     if missing:
         raise AudioVAEError(
-            f"the run's split lists clips its data no longer has ({missing[0]}, ...); "
-            "pass --data"
+            f"the run's split lists clips its data no longer has ({missing[0]}, ...); pass --data"
         )
     notes = [_note(clips, position[i], window, recipe.data.crop) for i in chosen]
     where = "its validation folder" if valid_clips is not None else "the seeded validation split"
