@@ -113,7 +113,7 @@ FULL = Sizes("full", rounds=9, logmel_clips=64, m2a_notes=32, grid=None, train_s
 QUICK_GRID = {"pitches": list(range(48, 72, 2)), "instruments_per_family": 2,
               "velocities": [50, 100], "vibrato_depths": [0.0]}  # fmt: skip  # 384 notes
 QUICK = Sizes("quick", rounds=7, logmel_clips=32, m2a_notes=8, grid=QUICK_GRID, train_steps=10,
-              fit_steps=5, cmd_notes=4, cmd_rounds=3)  # fmt: skip
+              fit_steps=5, cmd_notes=4, cmd_rounds=1)  # fmt: skip
 SMOKE_GRID = {"pitches": [60, 67], "families": ["guitar", "organ"], "instruments_per_family": 1,
               "velocities": [50, 100], "vibrato_depths": [0.0]}  # fmt: skip  # 8 notes
 SMOKE = Sizes("smoke", rounds=1, logmel_clips=2, m2a_notes=1, grid=SMOKE_GRID, train_steps=1,

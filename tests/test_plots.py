@@ -142,3 +142,9 @@ def test_confusion_png_puts_true_classes_down_and_predictions_across(tmp_path):
     assert bottom_row[:, 1].mean() < top_row[:, 1].mean()  # the last row wrapped to column 0
     with pytest.raises(ValueError, match="6 x 6"):
         plot_confusion(np.zeros((5, 5)), [f"c{i}" for i in range(k)], tmp_path / "x.png", "t")
+
+
+def test_pyplot_still_reachable_for_line_plots():
+    from audiovae.plots import plt  # sweep's plots import it from here
+
+    assert plt.get_backend().lower() == "agg"
