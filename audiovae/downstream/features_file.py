@@ -152,7 +152,14 @@ def _from_columns(path: Path, columns: dict[str, list[str]], meta: dict[str, Any
     name = np.array(columns.pop("name"), dtype=str)
     mu, logvar = block("mu"), block("logvar")
     starts = columns.pop("start_seconds", None)
-    labels = {key: _parse_column(values) for key, values in columns.items()}
+    stacked = {}  # 2-D labels written as name_0, name_1, ...: whole again where the file says so
+    for key in meta.get("label_names", []):
+        if key not in columns:
+            parts = [k for k in columns if re.fullmatch(rf"{re.escape(key)}_\d+", k)]
+            parts.sort(key=lambda k: int(k.rsplit("_", 1)[1]))
+            if parts:
+                stacked[key] = np.stack([_parse_column(columns.pop(k)) for k in parts], axis=1)
+    labels = {key: _parse_column(values) for key, values in columns.items()} | stacked
     return Features(
         name=name,
         mu=mu,

@@ -149,4 +149,5 @@ def test_no_png_writes_only_wavs(trained_run, notes, tmp_path):
 
 def test_swap_help_states_the_default_k_the_code_takes():
     res = CliRunner().invoke(main, ["swap", "--help"])
-    assert "half of the latent" in res.output and "quarter" not in res.output
+    text = " ".join(res.output.split())
+    assert "half of the latent" in text and "quarter" not in text
