@@ -21,6 +21,8 @@ demo: $(STAMP)
 test: $(STAMP)
 	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
 		|| { echo 'make test: the report test needs chromium; install it (Debian: sudo apt-get install chromium)'; exit 1; }
+	$(BIN)/python -c 'import fluidsynth' 2>/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libfluidsynth3) \
+		|| { echo 'make test: the SoundFont tests need the FluidSynth library; install it (Debian: sudo apt-get install libfluidsynth3; macOS: brew install fluid-synth)'; exit 1; }
 	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest -q
 
 bench: $(STAMP)

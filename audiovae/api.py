@@ -41,6 +41,7 @@ class AudioVAE:
         self.clip_samples = int(clip_samples)
         self.meta = meta or {}
         self._stages: dict = {}
+        self.run_dir: Path | None = None  # set by `load`: where label_dims.json is read from
 
     @classmethod
     def load(
@@ -67,7 +68,9 @@ class AudioVAE:
                 f"{path}: incompatible model metadata or weights ({exc})"
             ) from None
         dev = resolve_device(str(device) if device is not None else "auto")
-        return cls(model, frontend, clip_samples, meta, dev)
+        vae = cls(model, frontend, clip_samples, meta, dev)
+        vae.run_dir = run_dir
+        return vae
 
     @property
     def sample_rate(self) -> int:
@@ -227,6 +230,65 @@ class AudioVAE:
             x_hat = self.model.decode(part, cond)
             out.append(self.model.normalizer.denormalize(x_hat))
         return torch.cat(out)
+
+    # ------------------------------------------------------------------ named latent blocks
+    @property
+    def subspaces(self) -> dict[str, slice]:
+        """Named blocks of z of a model trained with `model.subspaces` (name -> slice, in order,
+        e.g. {"pitch": slice(0, 8), "timbre": slice(8, 32)}); empty for other models."""
+        return dict(self.model.subspaces)
+
+    def get_block(self, z: torch.Tensor | np.ndarray, name: str) -> torch.Tensor:
+        """Block `name` of latents z [..., latent_dim] (ValueError naming the known blocks)."""
+        from audiovae.models.subspaces import get_block
+
+        return get_block(torch.as_tensor(z), self.subspaces, name)
+
+    def set_block(
+        self, z: torch.Tensor | np.ndarray, name: str, value: torch.Tensor | np.ndarray | float
+    ) -> torch.Tensor:
+        """A copy of z with block `name` set to `value` (e.g. another note's block: A's timbre
+        with B's pitch is `set_block(z_a, "pitch", get_block(z_b, "pitch"))`)."""
+        from audiovae.models.subspaces import set_block
+
+        return set_block(torch.as_tensor(z), self.subspaces, name, value)
+
+    def block_dims(self, name: str) -> list[int]:
+        """Indices of z that make up block `name`."""
+        if name not in self.subspaces:
+            known = ", ".join(self.subspaces) or "none: this model has no sub-spaces"
+            raise ValueError(f"no latent sub-space {name!r}; this model's sub-spaces: {known}")
+        sl = self.subspaces[name]
+        return list(range(sl.start, sl.stop))
+
+    def label_eta_squared(self) -> dict[str, list[float]] | None:
+        """Per-dimension eta^2 of each training label for these weights, as measured when
+        training ended (run_dir/label_dims.json); None if the run folder has none for them."""
+        import json
+
+        path = self.run_dir / "label_dims.json" if self.run_dir is not None else None
+        if path is None or not path.is_file():
+            return None
+        try:
+            stored = json.loads(path.read_text())["checkpoints"]
+        except (ValueError, KeyError) as exc:
+            raise CheckpointError(f"{path}: unreadable ({exc})") from None
+        step = self.meta.get("step")
+        for entry in stored.values():
+            if entry.get("step") == step:
+                return entry["eta_squared"]
+        return None
+
+    def factor_dims(self, factor: str, k: int | None = None) -> list[int] | None:
+        """The k dimensions whose variance `factor` explains most (eta^2 stored at training),
+        best first; None when the run folder holds no measurement for these weights."""
+        eta = self.label_eta_squared()
+        if eta is None:
+            return None
+        if factor not in eta:
+            raise ValueError(f"label {factor!r} was not measured; have: {', '.join(sorted(eta))}")
+        order = [int(i) for i in np.argsort(-np.asarray(eta[factor]), kind="stable")]
+        return order[:k] if k else order
 
 
 def _rows(value, start: int, stop: int, n: int):

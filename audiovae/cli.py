@@ -93,13 +93,15 @@ def sweep(recipe, grids, overrides, seeds, out, data, jobs, metric, iwae_clips) 
         score = row.get(metric)
         text = f"{score:.3f}" if isinstance(score, float) else row.get("error", row["status"])
         click.echo(f"{row['member']:<60} {metric} {text}")
+        if "metric_errors" in row:
+            click.echo(f"{'':<60} failed metrics: {row['metric_errors']}")
     failed = sum(1 for r in rows if r["status"] == "failed")
     click.echo(f"wrote {out}/sweep.csv, sweep.json, recon_vs_kl.png ({failed} failed)")
 
 
 @main.group()
 def data() -> None:
-    """Data sets: write the synthetic notes."""
+    """Data sets: write the synthetic notes, or render notes from a SoundFont."""
 
 
 @data.command("synth")
@@ -123,6 +125,65 @@ def data_synth(out: Path, recipe: Path | None, overrides: tuple[str, ...]) -> No
     n = len(cfg.pitches) * len(cfg.families) * cfg.instruments_per_family
     n *= len(cfg.velocities) * len(cfg.vibrato_depths)
     click.echo(f"wrote {n} notes to {out}/examples.json and {out}/audio/")
+
+
+@data.command("soundfont")
+@click.argument("soundfont", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "-o", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write examples.json, audio/*.wav, render_info.json and "
+                   "checksums.sha256 into (must be empty unless --force).")  # fmt: skip
+@click.option("--programs", default=None, metavar="LIST",
+              help="GM programs to render, e.g. 0-7,24,40-47 (default: every preset of the bank "
+                   "whose program has an NSynth family).")  # fmt: skip
+@click.option("--families", default=None, metavar="LIST",
+              help="Only these NSynth families, e.g. keyboard,guitar,string.")  # fmt: skip
+@click.option("--pitches", default="21-108:1", show_default=True, metavar="A-B:STEP",
+              help="MIDI pitches (N, A-B or A-B:STEP, comma-separated).")  # fmt: skip
+@click.option("--velocities", default="25,50,75,100,127", show_default=True, metavar="LIST",
+              help="MIDI velocities.")  # fmt: skip
+@click.option("--seconds", type=float, default=4.0, show_default=True, help="Length of each note.")
+@click.option("--release", type=float, default=1.0, show_default=True,
+              help="Seconds after the key is released (held for SECONDS - RELEASE).")  # fmt: skip
+@click.option("--sample-rate", type=int, default=16000, show_default=True, help="Output rate (Hz).")
+@click.option("--gain", type=float, default=1.0, show_default=True,
+              help="FluidSynth's master gain (clipped notes are reported).")  # fmt: skip
+@click.option("--bank", type=click.IntRange(0, 128), default=0, show_default=True,
+              help="MIDI bank of the presets (128: drum kits, which have no pitch).")  # fmt: skip
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes rendering at once (identical outputs for any count).")  # fmt: skip
+@click.option("--force", is_flag=True, help="Render into a non-empty --out folder.")
+@_user_errors
+def data_soundfont(soundfont: Path, out: Path, programs, families, pitches, velocities, seconds,
+                   release, sample_rate, gain, bank, workers, force) -> None:  # fmt: skip
+    """Render NSynth-format notes (one per preset x pitch x velocity) from a SOUNDFONT (.sf2/.sf3)
+    with FluidSynth; labels from the General MIDI program (audiovae/data/soundfont_families.py)."""
+    from audiovae.data.soundfont import RenderSettings, parse_int_list, render_soundfont
+
+    settings = RenderSettings(
+        pitches=parse_int_list(pitches, "--pitches"),
+        velocities=parse_int_list(velocities, "--velocities", low=1),
+        programs=parse_int_list(programs, "--programs") if programs else (),
+        families=tuple(f.strip() for f in families.split(",") if f.strip()) if families else (),
+        seconds=seconds, release=release, sample_rate=sample_rate, gain=gain, bank=bank,
+    )  # fmt: skip
+    s = render_soundfont(soundfont, out, settings, workers=workers, force=force)
+    per_note = 1000 * s.seconds / max(1, s.notes + len(s.dropped))
+    click.echo(f"wrote {s.notes} notes of {len(s.instruments)} instruments to {out}/examples.json "
+               f"and {out}/audio/ in {s.seconds:.1f} s ({per_note:.1f} ms per note, "
+               f"{workers} worker(s)); render_info.json, checksums.sha256")  # fmt: skip
+    if s.dropped:
+        reasons: dict[str, int] = {}
+        for d in s.dropped:
+            reasons[d["reason"]] = reasons.get(d["reason"], 0) + 1
+        text = "; ".join(f"{n} {why}" for why, n in reasons.items())
+        click.echo(f"dropped {len(s.dropped)} notes: {text} (listed in render_info.json)")
+    if s.unmapped_presets:
+        click.echo(f"skipped {len(s.unmapped_presets)} presets with no NSynth family: "
+                   f"{', '.join(s.unmapped_presets)}")  # fmt: skip
+    if s.clipped:
+        click.echo(f"warning: {len(s.clipped)} notes clipped at full scale (try a lower --gain)")
+    if s.removed_stale:
+        click.echo(f"removed {s.removed_stale} WAVs of an earlier render from {out}/audio/")
 
 
 def _overrides_tree(overrides: tuple[str, ...]) -> dict:

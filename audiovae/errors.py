@@ -19,3 +19,19 @@ class CheckpointError(AudioVAEError):
 
 class TrainingDiverged(AudioVAEError):
     """The loss became NaN or Inf; the last good checkpoint is kept."""
+
+
+class CheckpointWriteError(CheckpointError):
+    """A checkpoint could not be written (disk full, no permission); the files already there
+    are untouched."""
+
+
+class RunFolderBusy(AudioVAEError):
+    """Another process is training into this run folder."""
+
+
+class TrainingStopped(AudioVAEError):
+    """Training stopped on request (SIGTERM, SIGUSR1) after writing a checkpoint; `--resume`
+    continues it exactly. The CLI exits with EXIT_STOPPED."""
+
+    EXIT_STOPPED = 75  # sysexits.h EX_TEMPFAIL: "temporary failure, try again"

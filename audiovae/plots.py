@@ -1,91 +1,147 @@
-"""PNG figures people would rather look at than numbers: spectrogram grids."""
+"""PNG figures people would rather look at than numbers: spectrogram grids.
+
+Drawn with `audiovae.raster` at fixed positions (no matplotlib, no layout engine): a figure costs
+milliseconds, so commands can write one per file. The look is matplotlib's: magma colour map,
+low mel bands at the bottom, one colour scale per figure with its colour bar.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
+from audiovae.raster import TICK, Canvas, fit, nice_ticks, points, text_width, tick_labels
+
+CMAP = "magma"
+SCALE_LABEL = "log mel power"
+
+
+def _array(x: Any) -> np.ndarray:
+    """A tensor or array as a float32 numpy array (tensors detached and moved to the CPU)."""
+    if hasattr(x, "detach"):
+        x = x.detach().float().cpu().numpy()
+    return np.asarray(x, dtype=np.float32)
+
+
+def _limits(*arrays: np.ndarray) -> tuple[float, float]:
+    """The common colour scale of `arrays`, ignoring non-finite values."""
+    finite = [a[np.isfinite(a)] for a in arrays]
+    finite = [a for a in finite if a.size]
+    if not finite:
+        return 0.0, 1.0
+    lo = min(float(a.min()) for a in finite)
+    hi = max(float(a.max()) for a in finite)
+    return (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)
 
 
 def plot_reconstructions(
-    inputs: torch.Tensor,
-    reconstructions: torch.Tensor,
+    inputs: Any,
+    reconstructions: Any,
     path: str | Path,
     titles: Sequence[str] | None = None,
-    frontend=None,
+    frontend: Any = None,
 ) -> Path:
-    """Write a 2-row PNG: input log-mels on top, reconstructions below, on one colour scale."""
-    path = Path(path)
-    n = inputs.shape[0]
-    vmin = float(torch.minimum(inputs.min(), reconstructions.min()))
-    vmax = float(torch.maximum(inputs.max(), reconstructions.max()))
-    extent = None
+    """Write a 2-row PNG: input log-mels [n, n_mels, frames] on top, reconstructions below, on
+    one colour scale; axes in seconds when `frontend` (hop_length, sample_rate) is given."""
+    top, bottom = _array(inputs), _array(reconstructions)
+    if top.ndim != 3 or bottom.shape != top.shape:
+        raise ValueError(
+            f"expected inputs and reconstructions of one shape [n, n_mels, frames], got "
+            f"{tuple(top.shape)} and {tuple(bottom.shape)}"
+        )
+    n, n_mels, frames = top.shape
+    vmin, vmax = _limits(top, bottom)
     if frontend is not None:
-        seconds = inputs.shape[-1] * frontend.hop_length / frontend.sample_rate
-        extent = (0, seconds, 0, inputs.shape[-2])
-    size = (3 * n + 1.5, 5.5)
-    fig, axes = plt.subplots(2, n, figsize=size, squeeze=False, constrained_layout=True)
-    image = None
+        x_hi, x_label = frames * frontend.hop_length / frontend.sample_rate, "seconds"
+    else:
+        x_hi, x_label = float(frames), "frame"
+
+    tick_px, label_px, title_px, bar_px = points(6), points(7), points(8), points(8)
+    width, height = 250, 170  # one panel
+    y_labels = tick_labels(nice_ticks(0, n_mels))
+    left = TICK + 6 + max(text_width(t, tick_px) for t in y_labels) + label_px + 8
+    gap = left + 14
+    above = 2 * (title_px + 3) + 6
+    below = TICK + tick_px + label_px + 14
+    row_height = above + height + below
+    bar_x = left + n * width + (n - 1) * gap + 22
+    canvas = Canvas(
+        bar_x + 14 + Canvas.colour_bar_width(vmin, vmax, bar_px) + 4, 2 * row_height + 6
+    )
     for col in range(n):
-        for row, (data, label) in enumerate(
-            ((inputs, "input"), (reconstructions, "reconstruction"))
-        ):
-            ax = axes[row][col]
-            image = ax.imshow(
-                data[col].numpy(), origin="lower", aspect="auto", vmin=vmin, vmax=vmax,
-                cmap="magma", extent=extent,
-            )  # fmt: skip
-            name = titles[col] if titles else f"clip {col}"
-            ax.set_title(f"{label}\n{name}", fontsize=8)
-            ax.set_xlabel("seconds" if extent else "frame", fontsize=7)
-            ax.set_ylabel("mel band", fontsize=7)
-            ax.tick_params(labelsize=6)
-    fig.colorbar(image, ax=axes, shrink=0.8, label="log mel power")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+        name = fit(titles[col] if titles else f"clip {col}", width + gap - 8, title_px)
+        x0 = left + col * (width + gap)
+        for row, (data, label) in enumerate(((top, "input"), (bottom, "reconstruction"))):
+            y0 = row * row_height + above
+            box = (x0, y0, x0 + width, y0 + height)
+            canvas.heat(box, data[col], vmin, vmax, CMAP)
+            canvas.frame(box)
+            canvas.text((x0 + width / 2, y0 - 4 - title_px - 3), label, title_px, anchor="md")
+            canvas.text((x0 + width / 2, y0 - 4), name, title_px, anchor="md")
+            canvas.x_axis(box, 0.0, x_hi, tick_px, x_label)
+            canvas.y_axis(box, 0.0, float(n_mels), tick_px, "mel band")
+    span = 2 * row_height - above - below
+    bar_top = above + round(0.1 * span)
+    canvas.colour_bar(
+        (bar_x, bar_top, bar_x + 14, bar_top + round(0.8 * span)), vmin, vmax, SCALE_LABEL,
+        CMAP, bar_px,
+    )  # fmt: skip
+    return canvas.save(path)
 
 
 def plot_spectrogram_grid(
-    logmels: torch.Tensor,
+    logmels: Any,
     path: str | Path,
     row_labels: Sequence[str] | None = None,
     col_labels: Sequence[str] | None = None,
     title: str | None = None,
 ) -> Path:
-    """Write a PNG grid of log-mels [rows, cols, n_mels, frames] on one colour scale."""
-    path = Path(path)
-    rows, cols = logmels.shape[:2]
-    vmin, vmax = float(logmels.min()), float(logmels.max())
-    fig, axes = plt.subplots(
-        rows,
-        cols,
-        figsize=(1.6 * cols + 1, 1.4 * rows + 0.8),
-        squeeze=False,
-        constrained_layout=True,
-    )
-    image = None
-    for r in range(rows):
-        for c in range(cols):
-            ax = axes[r][c]
-            image = ax.imshow(logmels[r, c].cpu().numpy(), origin="lower", aspect="auto",
-                              vmin=vmin, vmax=vmax, cmap="magma")  # fmt: skip
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if row_labels is not None and c == 0:
-                ax.set_ylabel(row_labels[r], fontsize=7)
-            if col_labels is not None and r == 0:
-                ax.set_title(col_labels[c], fontsize=7)
-    fig.colorbar(image, ax=axes, shrink=0.8, label="log mel power")
+    """Write a PNG grid of log-mels [rows, cols, n_mels, frames] on one colour scale, with row
+    labels on the left, column labels on top, a title and a colour bar."""
+    grid = _array(logmels)
+    if grid.ndim != 4:
+        raise ValueError(f"expected log-mels [rows, cols, n_mels, frames], got {grid.shape}")
+    rows, cols = grid.shape[:2]
+    vmin, vmax = _limits(grid)
+    label_px, title_px, bar_px = points(7), points(9), points(8)
+    width = max([140] + [text_width(c, label_px) + 8 for c in col_labels or []])
+    height, gap = 110, 6
+    left = 8 + (max(text_width(r, label_px) for r in row_labels) + 8 if row_labels else 0)
+    top = 6 + (title_px + 8 if title else 0) + (label_px + 6 if col_labels else 0)
+    grid_w, grid_h = cols * width + (cols - 1) * gap, rows * height + (rows - 1) * gap
+    bar_x = left + grid_w + 18
+    canvas = Canvas(bar_x + 14 + Canvas.colour_bar_width(vmin, vmax, bar_px) + 4, top + grid_h + 8)
     if title:
-        fig.suptitle(title, fontsize=9)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+        canvas.text((left + grid_w / 2, 6), title, title_px, anchor="mt")
+    for r in range(rows):
+        y0 = top + r * (height + gap)
+        if row_labels is not None:
+            canvas.text((left - 8, y0 + height / 2), row_labels[r], label_px, anchor="rm")
+        for c in range(cols):
+            x0 = left + c * (width + gap)
+            box = (x0, y0, x0 + width, y0 + height)
+            canvas.heat(box, grid[r, c], vmin, vmax, CMAP)
+            canvas.frame(box)
+            if col_labels is not None and r == 0:
+                canvas.text((x0 + width / 2, y0 - 4), col_labels[c], label_px, anchor="md")
+    bar_h = max(60, round(0.8 * grid_h))
+    bar_top = top + (grid_h - bar_h) // 2
+    canvas.colour_bar(
+        (bar_x, bar_top, bar_x + 14, bar_top + bar_h), vmin, vmax, SCALE_LABEL, CMAP, bar_px
+    )
+    return canvas.save(path)
+
+
+def __getattr__(name: str) -> Any:
+    # `from audiovae.plots import plt` (sweep's line plots) still gets pyplot on the Agg backend
+    if name == "plt":
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        return plt
+    raise AttributeError(name)

@@ -9,7 +9,8 @@ import click
 
 from audiovae.cli_support import OUT_DIR, RUN_DIR
 from audiovae.cli_support import user_errors as _user_errors
-from audiovae.deploy.formats import FORMATS
+
+FORMAT_NAMES = ("torchscript", "onnx")  # deploy.formats.FORMATS, spelled out: it imports torch
 
 
 @click.command("export")
@@ -18,7 +19,7 @@ from audiovae.deploy.formats import FORMATS
     "--format",
     "fmt",
     required=True,
-    metavar="|".join(FORMATS),
+    metavar="|".join(FORMAT_NAMES),
     help="torchscript (needs only torch to load) or onnx (needs onnxruntime; install "
     "audiovae[export] to write it).",
 )

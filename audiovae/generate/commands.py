@@ -11,8 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import numpy as np
-import torch
 
 from audiovae.cli_support import AUDIO_FILE, OUT_DIR, RUN_DIR
 from audiovae.cli_support import user_errors as _user_errors
@@ -131,6 +129,8 @@ def reconstruct(model, audio, out, iters, phase_init, device, condition, input_c
 @_user_errors
 def resynth(audio, out, recipe, model, iters, phase_init) -> None:
     """Front end + Griffin-Lim with no model in between: the ceiling of the vocoder-free stage."""
+    import torch
+
     from audiovae.audio.io import load_audio
     from audiovae.generate.render import write_group
     from audiovae.generate.windows import windowed_logmel
@@ -233,6 +233,8 @@ def traverse(
     input_condition,
 ) -> None:  # fmt: skip
     """Vary one latent dimension at a time; dimensions ordered by KL, collapsed ones marked."""
+    import torch
+
     from audiovae.generate.latents import COLLAPSED_KL, kl_order, traversal_grid
     from audiovae.generate.render import encode_first_window, write_group
     from audiovae.plots import plot_spectrogram_grid
@@ -320,6 +322,8 @@ def swap(
     model, a, b, dims, factor, k, out, iters, phase_init, device, condition, input_condition
 ) -> None:  # fmt: skip
     """Decode A's latent with some dimensions taken from B: A's timbre at B's pitch."""
+    import torch
+
     from audiovae.generate.latents import swap as swap_latents
     from audiovae.generate.render import encode_first_window, write_group
     from audiovae.plots import plot_spectrogram_grid
@@ -343,9 +347,17 @@ def swap(
 
 def factor_dims_of(vae, factor: str, k: int | None, max_clips: int = 4096) -> list[int]:
     """Dimensions that best explain `factor`, from the model's own training notes (its cache)."""
+    import numpy as np
+
     from audiovae.features.cache import FeatureCache
     from audiovae.generate.latents import factor_dims
 
+    try:  # measured when training ended, kept in the run folder: no cache needed
+        stored = vae.factor_dims(factor, k or max(1, vae.latent_dim // 2))
+    except ValueError as exc:
+        raise AudioVAEError(str(exc)) from None
+    if stored is not None:
+        return stored
     cache_path = vae.meta.get("manifest", {}).get("data", {}).get("train_cache")
     if not cache_path or not (Path(cache_path) / "meta.json").is_file():
         raise AudioVAEError(

@@ -5,19 +5,10 @@ FactorVAE score and the beta-VAE score); each returns its score(s) and a JSON-se
 that names its estimator choices.
 """
 
-from audiovae.metrics.disentanglement import (
-    beta_vae_score,
-    dci,
-    dci_importance_matrix,
-    discrete_entropy,
-    discrete_mutual_info,
-    equal_width_bins,
-    factor_vae_score,
-    mutual_info_gap,
-    sap_score,
-)
+from audiovae.lazy import lazy_exports
 
 __all__ = [
+    "beta_vae_points",
     "beta_vae_score",
     "dci",
     "dci_importance_matrix",
@@ -28,3 +19,5 @@ __all__ = [
     "mutual_info_gap",
     "sap_score",
 ]
+# scikit-learn loads on first use, not with `audiovae --help`
+__getattr__ = lazy_exports(__name__, dict.fromkeys(__all__, "audiovae.metrics.disentanglement"))

@@ -22,6 +22,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 __all__ = [
+    "beta_vae_points",
     "beta_vae_score",
     "dci",
     "dci_importance_matrix",
@@ -471,6 +472,51 @@ def factor_vae_score(
 # ---------------------------------------------------------------- beta-VAE score
 
 
+def _pair_partners(column: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For one factor column: the rows whose value occurs at least twice, and for every row its
+    value's rows in a shared `order` (`start`, `size`, `position` of the row in it)."""
+    _, inverse, counts = np.unique(column, return_inverse=True, return_counts=True)
+    order = np.argsort(inverse, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    position = np.empty(column.size, dtype=np.int64)
+    position[order] = np.arange(column.size) - starts[inverse[order]]
+    eligible = np.flatnonzero(counts[inverse] >= 2)
+    return eligible, order, starts[inverse], np.stack([counts[inverse], position])
+
+
+def beta_vae_points(
+    codes: np.ndarray,
+    factors: np.ndarray,
+    n: int,
+    batch_size: int,
+    rng: np.random.Generator | int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The beta-VAE score's classifier inputs: `n` points [n, d] and the factor column fixed for
+    each (labels [n], factors in turn in random order).
+
+    A point fixes one factor and draws `batch_size` pairs: for each pair a first row uniformly
+    among the rows whose value of that factor is shared by another row, and a second, distinct row
+    with the same value; the point is the mean |z1 - z2| over the pairs. The fixed value is thus
+    drawn afresh for every pair (with probability proportional to its frequency), as in Higgins et
+    al. 2017 and disentanglement_lib. Factors with no repeated value are never fixed."""
+    codes = np.asarray(codes, dtype=np.float64)
+    factors = np.asarray(factors)
+    gen = _generator(rng)
+    partners = [_pair_partners(factors[:, f]) for f in range(factors.shape[1])]
+    usable = [f for f, p in enumerate(partners) if p[0].size]
+    if not usable:
+        raise ValueError("no factor has a value shared by two rows; cannot form a pair")
+    labels = np.asarray(usable)[_balanced_labels(n, len(usable), gen)]
+    points = np.empty((n, codes.shape[1]))
+    for i, f in enumerate(labels):
+        eligible, order, start, (size, position) = partners[f]
+        first = eligible[gen.integers(0, eligible.size, size=batch_size)]
+        shift = gen.integers(1, size[first])  # 1 .. size - 1: never the first row itself
+        second = order[start[first] + (position[first] + shift) % size[first]]
+        points[i] = np.abs(codes[first] - codes[second]).mean(axis=0)
+    return points, labels
+
+
 def beta_vae_score(
     codes: np.ndarray,
     factors: np.ndarray,
@@ -484,11 +530,10 @@ def beta_vae_score(
     """beta-VAE disentanglement score (Higgins et al. 2017, "beta-VAE: Learning Basic Visual
     Concepts with a Constrained Variational Framework").
 
-    A point fixes one factor (factors taken in turn, in random order) and one of its values
-    (chosen with probability proportional to its frequency), draws `batch_size` pairs of distinct
-    rows sharing that value, and averages |z1 - z2| over the pairs; a logistic regression on
-    standardised points predicts which factor was fixed. Score: its accuracy on `n_eval` fresh
-    points (fitted on `n_train`). Values seen only once cannot form a pair and are never chosen."""
+    Each point fixes one factor (factors taken in turn, in random order) and averages |z1 - z2|
+    over `batch_size` pairs of distinct rows that share that factor's value, the value drawn anew
+    for each pair (`beta_vae_points`); a logistic regression on standardised points predicts
+    which factor was fixed. Score: its accuracy on `n_eval` fresh points (fitted on `n_train`)."""
     codes, factors, kept, skipped = _check_codes_factors(codes, factors)
     if n_train < 2 or n_eval < 1 or batch_size < 1:
         raise ValueError(
@@ -496,29 +541,18 @@ def beta_vae_score(
             f"{batch_size}"
         )
     gen = _generator(rng)
-    groups = [_repeated_value_groups(factors[:, f]) for f in range(factors.shape[1])]
-    usable = [f for f, g in enumerate(groups) if g]
+    usable = [f for f in range(factors.shape[1]) if _repeated_value_groups(factors[:, f])]
     if len(usable) < 2:
         raise ValueError("the beta-VAE score needs at least 2 factors with a repeated value")
-
-    def points(n: int) -> tuple[np.ndarray, np.ndarray]:
-        labels = _balanced_labels(n, len(usable), gen)
-        feats = np.empty((n, codes.shape[1]))
-        for i, label in enumerate(labels):
-            group = _pick_group(groups[usable[label]], gen)
-            first = gen.integers(0, group.size, size=batch_size)
-            second = (first + gen.integers(1, group.size, size=batch_size)) % group.size
-            feats[i] = np.abs(codes[group[first]] - codes[group[second]]).mean(axis=0)
-        return feats, labels
-
-    x_train, y_train = points(n_train)
-    x_eval, y_eval = points(n_eval)
+    x_train, y_train = beta_vae_points(codes, factors[:, usable], n_train, batch_size, gen)
+    x_eval, y_eval = beta_vae_points(codes, factors[:, usable], n_eval, batch_size, gen)
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter))
     clf.fit(x_train, y_train)
     details = {
         "metric": "beta_vae",
         "estimator": {
             "classifier": "logistic regression on standardised mean |z1 - z2|",
+            "fixed_value": "drawn per pair (Higgins et al. 2017, disentanglement_lib)",
             "batch_size": int(batch_size),
             "n_train": int(n_train),
             "n_eval": int(n_eval),

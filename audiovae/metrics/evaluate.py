@@ -221,10 +221,17 @@ def _disentanglement(mu: np.ndarray, factors: dict[str, np.ndarray], seed: int) 
         "factor_vae_score": lambda rng: dm.factor_vae_score(mu, matrix, rng),
         "beta_vae_score": lambda rng: dm.beta_vae_score(mu, matrix, rng),
     }
+    errors: dict[str, str] = {}
     for key, fn in metrics.items():
-        value, details = fn(np.random.default_rng(seed))
+        try:  # one metric failing on these codes must not cost the others (or a sweep's member)
+            value, details = fn(np.random.default_rng(seed))
+        except Exception as exc:
+            errors[key] = f"{type(exc).__name__}: {exc}"
+            continue
         out[key] = _jsonable(value)
         out[f"{key}_details"] = _jsonable(details)
+    if errors:
+        out["errors"] = errors
     return out
 
 

@@ -32,7 +32,8 @@ def udr_pair(
     if d_a == 0 or d_b == 0:
         return 0.0
     rho = spearmanr(np.concatenate([a, b], axis=1)).statistic
-    rho = np.atleast_2d(rho)
+    if np.ndim(rho) == 0:  # two columns in all: scipy returns the one coefficient, not a matrix
+        rho = np.array([[1.0, rho], [rho, 1.0]])
     r = np.abs(np.nan_to_num(rho[:d_a, d_a:]))
     eps = 1e-12
     per_b = (r.max(axis=0) ** 2 / (r.sum(axis=0) + eps)).sum()

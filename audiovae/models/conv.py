@@ -16,6 +16,7 @@ from torch import nn
 
 from audiovae.features.normalization import MelNormalizer
 from audiovae.models.noise import standard_normal
+from audiovae.models.subspaces import block_slices
 
 ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU, "gelu": nn.GELU, "leaky_relu": nn.LeakyReLU}
 
@@ -33,6 +34,7 @@ class ConvVAEConfig:
     activation: str = "silu"
     conditions: dict[str, list[str]] = field(default_factory=dict)
     condition_dim: int = 16
+    subspaces: dict[str, int] = field(default_factory=dict)  # name -> size; z = their concat
 
     def __post_init__(self) -> None:
         if self.activation not in ACTIVATIONS:
@@ -43,6 +45,19 @@ class ConvVAEConfig:
             raise ValueError(f"kernel_size must be >= 2, got {self.kernel_size}")
         if not self.channels or min(self.channels) <= 0 or self.latent_dim <= 0:
             raise ValueError("channels must be a non-empty list of positive ints; latent_dim > 0")
+        if self.subspaces:
+            if min(self.subspaces.values()) <= 0:
+                raise ValueError(f"sub-space sizes must be positive, got {self.subspaces}")
+            if sum(self.subspaces.values()) != self.latent_dim:
+                raise ValueError(
+                    f"latent_dim {self.latent_dim} != the sum of the sub-space sizes "
+                    f"{self.subspaces} ({sum(self.subspaces.values())})"
+                )
+
+    @property
+    def subspace_slices(self) -> dict[str, slice]:
+        """Named blocks of z (name -> slice), in order; empty for a model without sub-spaces."""
+        return block_slices(self.subspaces)
 
     @property
     def condition_width(self) -> int:
@@ -163,6 +178,11 @@ class ConvVAE(nn.Module):
     @property
     def is_conditional(self) -> bool:
         return bool(self.cfg.conditions)
+
+    @property
+    def subspaces(self) -> dict[str, slice]:
+        """Named latent blocks (name -> slice of z); empty for a model without sub-spaces."""
+        return self.cfg.subspace_slices
 
     def condition_indices(self, values: dict, batch: int) -> Condition:
         """Raw label values (a scalar or one per example, for every condition label) -> index

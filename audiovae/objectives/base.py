@@ -44,6 +44,24 @@ class Objective(nn.Module):
 
     name: ClassVar[str] = ""
     Config: ClassVar[type[ObjectiveConfig]] = ObjectiveConfig
+    paired: ClassVar[bool] = False
+    """True for objectives that learn from pairs of notes (`data.pairs` in the recipe): the
+    trainer then hands them batches whose rows (2i, 2i + 1) are partners, every rank's slice
+    holding whole pairs."""
+
+    @classmethod
+    def labels_needed(cls, config: ObjectiveConfig) -> list[str]:
+        """Data labels this objective reads per batch (none by default). For an objective that
+        names some, the trainer builds each label's vocabulary from the training notes, passes
+        `label_vocab` (label -> its values, index = class) and `subspaces` (the model's block
+        sizes) to __init__, and `labels` (label -> LongTensor [batch] of class indices, -1 where
+        hidden or unknown) to forward."""
+        return []
+
+    @classmethod
+    def check_model(cls, config: ObjectiveConfig, subspaces: dict[str, int]) -> None:
+        """Raise ValueError (one line) if this objective cannot train a model with these latent
+        sub-spaces (a recipe-time check; nothing to check by default)."""
 
     def auxiliary_parameters(self) -> list[nn.Parameter]:
         """Parameters trained by the auxiliary optimiser (none by default)."""

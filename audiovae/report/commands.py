@@ -8,7 +8,6 @@ import click
 
 from audiovae.cli_support import RUN_DIR
 from audiovae.cli_support import user_errors as _user_errors
-from audiovae.report.content import SIZE_BUDGET_MB
 
 
 @click.command()
@@ -48,7 +47,7 @@ def report(
     """
     import numpy as np
 
-    from audiovae.report.content import write_report
+    from audiovae.report.content import SIZE_BUDGET_MB, write_report
 
     values = tuple(float(v) for v in np.linspace(value_range[0], value_range[1], traverse_steps))
     path = write_report(

@@ -143,3 +143,39 @@ def any_rank(flag: bool, ctx: DistributedContext, device: torch.device) -> bool:
     t = torch.tensor([1.0 if flag else 0.0], device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item() > 0)
+
+
+class StopAgreement:
+    """Every rank stops at the same step: each step boundary, the ranks' stop requests (0 none,
+    higher codes win) are combined by a MAX all-reduce on a small CPU (gloo) group of their own.
+
+    The reduction is started at one boundary and read at the next, so it never waits on the
+    devices (no host sync per step) and costs one tiny message per step; every rank reads the
+    same value at the same step, so a signal that reaches the ranks at different moments (or
+    only one of them) stops them all together one or two steps later. A single process needs
+    no agreement: its own request is the answer at once."""
+
+    def __init__(self, ctx: DistributedContext) -> None:
+        self.ctx = ctx
+        self._group = dist.new_group(backend="gloo") if ctx.enabled else None
+        self._pending: tuple[object, torch.Tensor] | None = None
+
+    def __call__(self, local_code: int) -> int:
+        """The agreed stop code at this boundary (0: go on)."""
+        if not self.ctx.enabled:
+            return local_code
+        agreed = self.finish()
+        flag = torch.tensor([local_code], dtype=torch.int32)
+        work = dist.all_reduce(flag, op=dist.ReduceOp.MAX, group=self._group, async_op=True)
+        self._pending = (work, flag)
+        return agreed
+
+    def finish(self) -> int:
+        """Wait for the reduction in flight (every rank must call this as often as the others)
+        and return its value."""
+        if self._pending is None:
+            return 0
+        work, flag = self._pending
+        self._pending = None
+        work.wait()
+        return int(flag.item())

@@ -8,10 +8,17 @@ validation (values are parsed as YAML, so `--set train.lr=3e-4` is a float).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from audiovae.errors import RecipeError
 from audiovae.objectives import available_objectives, get_objective
@@ -56,6 +63,66 @@ class FiltersSection(Section):
     velocities: list[int] = Field(default_factory=list)
 
 
+def _share_value(value: Any) -> Any:
+    """A pair kind's `share`: a non-empty list of label names, or the word `random`."""
+    if value == "random":
+        return value
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise ValueError("expected a non-empty list of label names or 'random'")
+    if len(set(value)) != len(value):
+        raise ValueError("a label is named twice")
+    return value
+
+
+class PairKindSection(Section):
+    """One weighted kind of pair in `data.pairs.kinds`."""
+
+    share: list[str] | Literal["random"]
+    weight: float = Field(1.0, gt=0)
+
+    _share = field_validator("share", mode="before")(_share_value)
+
+
+class PairsSection(Section):
+    """`data.pairs`: draw each training example with a partner that shares exactly the `share`
+    labels and differs on every other label of `factors` (see audiovae/data/pairs.py)."""
+
+    share: list[str] | Literal["random"] | None = None
+    kinds: list[PairKindSection] | None = Field(None, min_length=1)
+    factors: list[str] = Field(
+        default_factory=lambda: ["instrument", "pitch", "velocity"], min_length=2
+    )
+    unpaired: Literal["error", "skip"] = "error"
+
+    @field_validator("share", mode="before")
+    @classmethod
+    def _share_shape(cls, value: Any) -> Any:
+        return None if value is None else _share_value(value)
+
+    @model_validator(mode="after")
+    def _kinds_fit_factors(self) -> PairsSection:
+        if (self.share is None) == (self.kinds is None):
+            raise ValueError(
+                "give either share (e.g. [instrument, velocity] or random) or kinds "
+                "(a list of {share, weight}), not both or neither"
+            )
+        if len(set(self.factors)) != len(self.factors):
+            raise ValueError(f"factors names a label twice: {self.factors}")
+        shares = [self.share] if self.kinds is None else [k.share for k in self.kinds]
+        for share in shares:
+            if share == "random":
+                continue
+            outside = [label for label in share if label not in self.factors]
+            if outside:
+                raise ValueError(
+                    f"share label {outside[0]!r} is not in data.pairs.factors "
+                    f"{self.factors}; add it there"
+                )
+            if len(share) == len(self.factors):
+                raise ValueError(f"share {share} leaves no label of data.pairs.factors to differ")
+        return self
+
+
 class DataSection(Section):
     kind: Literal["synthetic", "nsynth", "folder"] = "synthetic"
     train: str | None = None
@@ -70,6 +137,7 @@ class DataSection(Section):
     labels_csv: str | None = None
     filters: FiltersSection = Field(default_factory=FiltersSection)
     synthetic: SyntheticSection = Field(default_factory=SyntheticSection)
+    pairs: PairsSection | None = None
 
     @model_validator(mode="after")
     def _needs_train(self) -> DataSection:
@@ -116,6 +184,26 @@ class ModelSection(Section):
     kernel_size: int = Field(4, ge=2)
     groups: int = Field(8, ge=1)
     activation: Literal["silu", "relu", "gelu", "leaky_relu"] = "silu"
+    subspaces: dict[str, int] = Field(
+        default_factory=dict, description="named blocks of z in order, name -> size"
+    )
+
+    @model_validator(mode="after")
+    def _latent_dim_from_subspaces(self) -> ModelSection:
+        """With sub-spaces, latent_dim is their total: derived when left out, checked if given."""
+        if not self.subspaces:
+            return self
+        bad = {k: v for k, v in self.subspaces.items() if v <= 0 or not k.strip()}
+        if bad:
+            raise ValueError(f"subspaces: every block needs a name and a size >= 1, got {bad}")
+        total = sum(self.subspaces.values())
+        if "latent_dim" in self.model_fields_set and self.latent_dim != total:
+            raise ValueError(
+                f"latent_dim {self.latent_dim} != {total}, the sum of subspaces "
+                f"{dict(self.subspaces)}; leave latent_dim out to derive it"
+            )
+        self.latent_dim = total
+        return self
 
 
 class TrainSection(Section):
@@ -196,13 +284,25 @@ def _describe(err: dict[str, Any], tree: dict[str, Any], source: str) -> str:
 def _section_model(path: list[str]) -> type[BaseModel] | None:
     model: type[BaseModel] = Recipe
     for part in path:
+        if part.isdigit():  # an item of a list of sections
+            continue
         field = model.model_fields.get(part)
-        if field is None or not isinstance(field.annotation, type):
+        found = _model_in(field.annotation) if field is not None else None
+        if found is None:
             return None
-        if not issubclass(field.annotation, BaseModel):
-            return None
-        model = field.annotation
+        model = found
     return model
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The section model an annotation holds (`X`, `X | None`, `list[X] | None`), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def recipe_from_dict(tree: dict[str, Any], source: str = "recipe") -> Recipe:
@@ -230,8 +330,30 @@ def recipe_from_dict(tree: dict[str, Any], source: str = "recipe") -> Recipe:
             raise RecipeError(
                 f"{source}: unknown key {key!r} for {name}; valid keys: {valid}"
             ) from None
-        raise RecipeError(f"{source}: {key}: {err['msg']} (got {err.get('input')!r})") from None
+        msg = err["msg"].removeprefix("Value error, ")
+        raise RecipeError(f"{source}: {key}: {msg} (got {err.get('input')!r})") from None
+    _check_pairs_match_objective(recipe, name, source)
+    try:
+        get_objective(name).check_model(recipe.objective_config(), dict(recipe.model.subspaces))
+    except ValueError as exc:
+        raise RecipeError(f"{source}: objective ({name}): {exc}") from None
     return recipe
+
+
+def _check_pairs_match_objective(recipe: Recipe, name: str, source: str) -> None:
+    """A paired objective (rows 2i, 2i+1 partners) needs data.pairs, and data.pairs needs one."""
+    paired = get_objective(name).paired
+    if paired and recipe.data.pairs is None:
+        raise RecipeError(
+            f"{source}: objective.name {name!r} learns from pairs of notes and needs data.pairs "
+            "(e.g. data.pairs.share: random)"
+        )
+    if not paired and recipe.data.pairs is not None:
+        learners = [n for n in available_objectives() if get_objective(n).paired]
+        raise RecipeError(
+            f"{source}: data.pairs is set but objective.name {name!r} does not learn from pairs; "
+            f"remove data.pairs or choose one of: {', '.join(learners)}"
+        )
 
 
 def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:

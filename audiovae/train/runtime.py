@@ -64,34 +64,59 @@ def set_threads(num_threads: int | None, processes_per_node: int = 1) -> int:
     return n
 
 
-class StepBoundaryInterrupt:
-    """Turn the first Ctrl-C (SIGINT) into a request that the loop honours between steps, so the
-    checkpoint it then writes never holds a half-applied step; a second Ctrl-C stops at once.
-    Does nothing outside the main thread (signal handlers live there)."""
+# what a stop request is, as the code every rank agrees on (the highest wins)
+NO_STOP, STOP_INTERRUPT, STOP_SIGNAL = 0, 1, 2
 
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous = None
+
+class StepBoundaryInterrupt:
+    """Turn Ctrl-C (SIGINT), SIGTERM and SIGUSR1 into a request that the loop honours between
+    steps, so the checkpoint it then writes never holds a half-applied step. SIGTERM is how
+    schedulers, containers, systemd and `timeout` ask a job to stop, SIGUSR1 what Slurm sends
+    ahead of a time limit (`--signal`). A second Ctrl-C stops at once (unless
+    `hard_second_ctrl_c` is off: under torchrun the launcher forwards the terminal's Ctrl-C);
+    repeated SIGTERM / SIGUSR1 are ignored (a launcher forwarding the signal must not break the
+    clean stop). Does nothing outside the main thread (signal handlers live there)."""
+
+    SIGNALS = ("SIGINT", "SIGTERM", "SIGUSR1")
+
+    def __init__(self, hard_second_ctrl_c: bool = True) -> None:
+        self.hard_second_ctrl_c = hard_second_ctrl_c
+        self.code = NO_STOP
+        self.signal_name: str | None = None
+        self._ctrl_c = False
+        self._previous: dict[int, object] = {}
+
+    @property
+    def requested(self) -> bool:
+        return self.code != NO_STOP
 
     def __enter__(self) -> StepBoundaryInterrupt:
         import signal
         import threading
 
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            for name in self.SIGNALS:
+                signum = getattr(signal, name, None)
+                if signum is not None:
+                    self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
     def _handle(self, signum, frame) -> None:
         import signal
 
-        if self.requested:  # second Ctrl-C: the default behaviour, now
-            signal.signal(signal.SIGINT, self._previous or signal.default_int_handler)
-            raise KeyboardInterrupt
-        self.requested = True
+        code = STOP_SIGNAL
+        if signum == signal.SIGINT:
+            if self._ctrl_c and self.hard_second_ctrl_c:  # second Ctrl-C: stop now
+                previous = self._previous.get(signum)
+                signal.signal(signal.SIGINT, previous or signal.default_int_handler)
+                raise KeyboardInterrupt
+            self._ctrl_c, code = True, STOP_INTERRUPT
+        if code > self.code:
+            self.code, self.signal_name = code, signal.Signals(signum).name
 
     def __exit__(self, *exc) -> None:
         import signal
 
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
+        self._previous = {}

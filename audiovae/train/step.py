@@ -16,7 +16,8 @@ from audiovae.objectives.base import ObjectiveOutput
 
 
 class ObjectiveStep(nn.Module):
-    """`forward(x, step, generator, condition)` -> the objective's output on the model."""
+    """`forward(x, step, generator, condition, labels)` -> the objective's output on the model
+    (`labels` only for objectives that ask for them: see Objective.labels_needed)."""
 
     def __init__(self, model: ConvVAE, objective: Objective) -> None:
         super().__init__()
@@ -29,8 +30,12 @@ class ObjectiveStep(nn.Module):
         step: int,
         generator: torch.Generator | None,
         condition: Condition | None = None,
+        labels: dict[str, torch.Tensor] | None = None,
     ) -> ObjectiveOutput:
-        return self.objective(self.model.bind(condition), x, step=step, generator=generator)
+        extra = {} if labels is None else {"labels": labels}
+        return self.objective(
+            self.model.bind(condition), x, step=step, generator=generator, **extra
+        )
 
     def auxiliary_parameter_names(self) -> list[str]:
         """Names (relative to this module) of the objective's auxiliary networks' parameters,

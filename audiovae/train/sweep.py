@@ -134,9 +134,21 @@ def _add_udr(out: Path, rows: list[dict[str, Any]]) -> None:
         codes = [np.load(out / r["member"] / "codes.npy") for r in members]
         kl = [json.loads((out / r["member"] / "evaluate.json").read_text())["kl_per_dim"]
               for r in members]  # fmt: skip
-        scores, _ = udr_scores(codes, [np.asarray(k) for k in kl])
+        try:  # a metric failing must not stop the sweep: record it on the cell's rows
+            scores, _ = udr_scores(codes, [np.asarray(k) for k in kl])
+        except Exception as exc:
+            for row in members:
+                _note_metric_error(row, "udr", exc)
+            continue
         for row, score in zip(members, scores, strict=True):
             row["udr"] = float(score)
+
+
+def _note_metric_error(row: dict[str, Any], metric: str, error: Exception | str) -> None:
+    """Record on a member's row that `metric` failed (its other metrics stand)."""
+    text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    previous = row.get("metric_errors")
+    row["metric_errors"] = f"{previous}; {metric}: {text}" if previous else f"{metric}: {text}"
 
 
 def _summary(result: dict[str, Any]) -> dict[str, Any]:
@@ -151,6 +163,8 @@ def _summary(result: dict[str, Any]) -> dict[str, Any]:
             row[key] = dis[key]
     if "dci" in dis:
         row.update({f"dci_{k}": v for k, v in dis["dci"].items()})
+    for metric, error in dis.get("errors", {}).items():
+        _note_metric_error(row, metric, error)
     return row
 
 

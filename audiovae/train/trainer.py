@@ -11,6 +11,7 @@ as one process with the same global batch, and a checkpoint resumes at any world
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import math
@@ -25,8 +26,17 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
+from audiovae.data.pairs import PairPlan, plan_from_section
 from audiovae.data.sources import training_clipsets
-from audiovae.errors import AudioVAEError, CheckpointError, TrainingDiverged
+from audiovae.errors import (
+    AudioVAEError,
+    CheckpointError,
+    CheckpointWriteError,
+    RecipeError,
+    RunFolderBusy,
+    TrainingDiverged,
+    TrainingStopped,
+)
 from audiovae.features.cache import FeatureCache, build_cache
 from audiovae.features.logmel import LogMelFrontEnd
 from audiovae.features.normalization import mel_band_statistics
@@ -39,11 +49,16 @@ from audiovae.train.checkpoint import (
     load_checkpoint,
     optimizer_state_from_tensors,
     optimizer_state_to_tensors,
+    read_metadata,
     save_checkpoint,
 )
+from audiovae.train.label_dims import label_eta_squared, write_label_dims
+from audiovae.train.labels import label_codes, label_vocabularies, labelled_notes
 from audiovae.train.provenance import git_commit, package_versions
 from audiovae.train.recipe import Recipe
+from audiovae.train.runlock import RunFolderLock, refuse_if_in_use
 from audiovae.train.runtime import (
+    STOP_INTERRUPT,
     StepBoundaryInterrupt,
     autocast_dtype,
     resolve_device,
@@ -54,6 +69,7 @@ from audiovae.train.step import ObjectiveStep
 log = logging.getLogger(__name__)
 LAST = "checkpoints/last.safetensors"
 BEST = "checkpoints/best.safetensors"
+PREVIOUS = "checkpoints/previous.safetensors"  # the resumable checkpoint before `last`
 
 
 def frontend_from_recipe(recipe: Recipe) -> LogMelFrontEnd:
@@ -100,6 +116,7 @@ def model_config_from_recipe(
         kernel_size=m.kernel_size,
         groups=m.groups,
         activation=m.activation,
+        subspaces=dict(m.subspaces),
     )
 
 
@@ -195,13 +212,24 @@ class Trainer:
         mean, std = mel_band_statistics(self.data.train.features, self.data.train_indices)
         self.model.normalizer.set_statistics(mean, std)
         self.model.to(self.device)
-        objective_cls = get_objective(recipe.objective_config().name)
+        objective_cfg = recipe.objective_config()
+        objective_cls = get_objective(objective_cfg.name)
+        self.label_vocab = label_vocabularies(
+            objective_cls.labels_needed(objective_cfg),
+            self.data.train.labels,
+            self.data.train_indices,
+            key=f"objective ({objective_cfg.name})",
+        )
+        extra = {"label_vocab": self.label_vocab, "subspaces": dict(self.model_cfg.subspaces)}
         self.objective: Objective = objective_cls(
-            recipe.objective_config(),
+            objective_cfg,
             n_mels=self.model_cfg.n_mels,
             dataset_size=int(self.data.train_indices.size),
             latent_dim=self.model_cfg.latent_dim,
+            **(extra if self.label_vocab else {}),
         ).to(self.device)
+        self._label_table: dict[int, dict[str, np.ndarray]] = {}
+        self._label_hidden = self._hidden_labels(getattr(objective_cfg, "label_fraction", 1.0))
         params = list(self.model.parameters()) + self.objective.main_parameters()
         self.aux_optimizer = self.objective.make_auxiliary_optimizer()
         self.optimizer = torch.optim.AdamW(
@@ -211,6 +239,7 @@ class Trainer:
         n_train = int(self.data.train_indices.size)
         self.batch_size = min(self.cfg.batch_size, n_train)
         distributed.check_divisible(self.batch_size, self.dist)
+        self.pairs, self._valid_pairs = self._pair_plans()
         self.step_module = self._wrap(ObjectiveStep(self.model, self.objective))
         self._resident: dict[int, torch.Tensor] = {}
         if self._keep_cache_on_device():
@@ -273,9 +302,14 @@ class Trainer:
 
     # ----------------------------------------------------------------- run folder and state
     def _check_run_folder(self) -> None:
+        """Refuse early (before data and model are built) a folder that another process trains
+        into, a new run into a folder that holds one, a resume with nothing to resume from."""
         recipe_file = self.out / "recipe.yaml"
+        self._lock = RunFolderLock(self.out)  # taken by fit(), for the whole run
+        if self.dist.is_main:
+            refuse_if_in_use(self.out)
         if self.resume:
-            if not (self.out / LAST).is_file():
+            if not (self.out / LAST).is_file() and not (self.out / PREVIOUS).is_file():
                 raise CheckpointError(f"--resume: no checkpoint at {self.out / LAST}")
             stored = yaml.safe_load(recipe_file.read_text()) if recipe_file.is_file() else {}
             self._check_same_recipe(stored)
@@ -326,6 +360,8 @@ class Trainer:
             "objective": self.recipe.objective_config().model_dump(mode="json"),
             "data": self.data.summary(),
             "label_names": sorted(labels),
+            "pairs": None if self.pairs is None else self.pairs.summary(),
+            "label_vocab": self.label_vocab,
             "runtime": {
                 "device": str(self.device),
                 "device_name": (
@@ -367,9 +403,36 @@ class Trainer:
         return tensors, state
 
     def save(self) -> Path:
-        """Write the full training state to checkpoints/last.safetensors (atomically)."""
+        """Write the full training state to checkpoints/last.safetensors (atomically), keeping
+        the one it replaces as previous.safetensors. A failed write (disk full, permission)
+        leaves both untouched and raises CheckpointWriteError saying what is kept."""
         tensors, state = self._state_tensors()
-        return save_checkpoint(self.out / LAST, tensors, state)
+        # a damaged `last` (this run resumed from `previous`) is replaced, never kept
+        damaged = getattr(self, "_resumed_from", None) == PREVIOUS
+        try:
+            path = save_checkpoint(
+                self.out / LAST,
+                tensors,
+                state,
+                keep_previous=None if damaged else self.out / PREVIOUS,
+            )
+            self._resumed_from = LAST
+            return path
+        except CheckpointWriteError as err:
+            raise CheckpointWriteError(
+                f"{err}; training stopped at step {self.step}; {self._kept_checkpoint()}; "
+                "free space (or fix the permission) and run again with --resume"
+            ) from None
+
+    def _kept_checkpoint(self) -> str:
+        """Which resumable checkpoint the run folder holds, for error messages."""
+        for name in (LAST, PREVIOUS):
+            try:
+                step = read_metadata(self.out / name)["step"]
+            except (CheckpointError, KeyError):
+                continue
+            return f"{self.out / name} (step {step}) is kept"
+        return "no checkpoint was written yet"
 
     def _save_best(self) -> None:
         tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
@@ -384,8 +447,44 @@ class Trainer:
         }
         save_checkpoint(self.out / BEST, tensors, meta)
 
+    def _resumable_checkpoint(self) -> tuple[dict[str, torch.Tensor], dict[str, Any], Path]:
+        """The training state to resume from: `last`, or, when `last` is damaged (unreadable,
+        truncated, a checksum that does not match) or missing, `previous`, with a warning that
+        names both and the steps that will be trained again."""
+        last, prev = self.out / LAST, self.out / PREVIOUS
+        try:
+            return (*load_checkpoint(last), last)
+        except CheckpointError as err:
+            if not prev.is_file():
+                raise
+            damage = str(err).removeprefix(f"{last}: ")
+        try:
+            tensors, state = load_checkpoint(prev)
+        except CheckpointError as err:
+            raise CheckpointError(
+                f"--resume: both checkpoints are damaged: {last}: {damage}; {err}"
+            ) from None
+        lost_to = self._last_recorded_step()
+        lost = f"steps {state['step']}-{lost_to}" if lost_to else f"the steps after {state['step']}"
+        if self.dist.is_main:
+            log.warning(
+                "%s is damaged (%s); resuming from %s at step %d: %s are lost and trained again",
+                last, damage, prev, state["step"], lost,
+            )  # fmt: skip
+        return tensors, state, prev
+
+    def _last_recorded_step(self) -> int | None:
+        """The step a damaged `last` held: from its header if that survived, else the last step
+        logged in metrics.jsonl."""
+        try:
+            return int(read_metadata(self.out / LAST)["step"])
+        except (CheckpointError, KeyError, TypeError, ValueError):
+            pass
+        steps = [row.get("step") for row in _metrics_rows(self.out / "metrics.jsonl")]
+        return max((s for s in steps if isinstance(s, int)), default=None)
+
     def _load_state(self) -> None:
-        tensors, state = load_checkpoint(self.out / LAST)
+        tensors, state, source = self._resumable_checkpoint()
         self.model.load_state_dict(_strip(tensors, "model"))
         self.objective.load_state_dict(_strip(tensors, "objective"))
         self.optimizer.load_state_dict(optimizer_state_from_tensors(tensors, state["optimizer"]))
@@ -397,23 +496,51 @@ class Trainer:
         saved_on = state.get("noise_device", "cpu")
         if saved_on != self.device.type:
             raise CheckpointError(
-                f"--resume: {self.out / LAST} drew its noise on {saved_on} and this run is on "
+                f"--resume: {source} drew its noise on {saved_on} and this run is on "
                 f"{self.device.type}; resume with --set train.device={saved_on}"
             )
         self.noise.set_state(tensors["rng.noise"])
         if "rng.cuda" in tensors and self.device.type == "cuda":
             torch.cuda.set_rng_state(tensors["rng.cuda"], self.device)
         self.step = int(state["step"])
+        self._resumed_from = source.relative_to(self.out).as_posix()
         self.best_val = math.inf if state["best_val"] is None else float(state["best_val"])
         self.best_step = state.get("best_step")
         log.info("resumed %s at step %d", self.out, self.step)
 
     # ----------------------------------------------------------------------------- the loop
     def batch_indices(self, step: int) -> np.ndarray:
-        """Training clip indices of global step `step` (a pure function of seed and step)."""
+        """Training clip indices of global step `step` (a pure function of seed and step); with
+        `data.pairs`, batch_size / 2 pairs, rows (2i, 2i + 1) partners (data/pairs.py)."""
+        if self.pairs is not None:
+            return self.pairs.batch(self.cfg.seed, step, self.batch_size // 2)
         epoch, within = divmod(step, self.steps_per_epoch)
         chosen = self._epoch_order(epoch)[within * self.batch_size : (within + 1) * self.batch_size]
         return self.data.train_indices[chosen]
+
+    def _pair_plans(self) -> tuple[PairPlan | None, np.ndarray | None]:
+        """With `data.pairs`: the training pair plan, and the fixed validation pairs (each
+        validation note once, its partner from the notes it may see; notes without one are left
+        out of validation). train.batch_size counts notes, so it must split into whole pairs on
+        every rank."""
+        section = self.recipe.data.pairs
+        if section is None:
+            return None, None
+        if (self.cfg.batch_size % (2 * self.dist.world_size)) or self.batch_size % 2:
+            raise RecipeError(
+                f"train.batch_size={self.batch_size} does not split into whole pairs over "
+                f"{self.dist.world_size} process(es); use a multiple of {2 * self.dist.world_size}"
+            )
+        train, valid = self.data.train, self.data.valid
+        plan = plan_from_section(section, train.labels, self.data.train_indices, ids=train.ids)
+        pool = self.data.valid_indices
+        if valid is train:  # a held-out share of one cache: partners from all of its notes
+            pool = np.union1d(self.data.train_indices, self.data.valid_indices)
+        valid_plan = plan_from_section(
+            section, valid.labels, pool, ids=valid.ids, anchors=self.data.valid_indices,
+            unpaired="skip", what="validation", every_kind=False,
+        )  # fmt: skip
+        return plan, valid_plan.each_anchor_once(self.cfg.seed)
 
     def _epoch_order(self, epoch: int) -> np.ndarray:
         """The shuffled clip order of `epoch`, drawn from (seed, epoch) once and kept for the
@@ -469,6 +596,35 @@ class Trainer:
             raise AudioVAEError(f"{cache.meta['source']}: {err}") from None
         return {k: v.to(self.device) for k, v in condition.items()}
 
+    def _hidden_labels(self, fraction: float) -> np.ndarray:
+        """Rows of the training cache whose labels objectives do not see (label_fraction < 1):
+        a pure function of train.seed and each note's id, so resume and torchrun stay exact."""
+        hidden = np.zeros(len(self.data.train), dtype=bool)
+        if self.label_vocab and fraction < 1:
+            rows = self.data.train_indices
+            ids = [self.data.train.ids[int(i)] for i in rows]
+            hidden[rows] = ~labelled_notes(ids, fraction, self.cfg.seed)
+        return hidden
+
+    def _labels(self, cache: FeatureCache, indices: np.ndarray, training: bool):
+        """label -> LongTensor [batch] of class indices for objectives that ask for labels (-1
+        where unknown to the vocabulary, or, at training steps, hidden by label_fraction);
+        None for the others."""
+        if not self.label_vocab:
+            return None
+        table = self._label_table.get(id(cache))
+        if table is None:
+            table = {n: label_codes(v, cache.labels[n]) for n, v in self.label_vocab.items()}
+            self._label_table[id(cache)] = table
+        indices = np.asarray(indices, dtype=np.int64)
+        out = {}
+        for name, codes in table.items():
+            rows = codes[indices].copy()
+            if training and cache is self.data.train:
+                rows[self._label_hidden[indices]] = -1
+            out[name] = torch.from_numpy(rows).to(self.device)
+        return out
+
     def _bound(self, cache: FeatureCache, indices: np.ndarray) -> torch.nn.Module:
         """The model with the batch's condition labels bound (the model itself if unconditional)."""
         return self.model.bind(self._condition(cache, indices))
@@ -481,11 +637,12 @@ class Trainer:
         idx = distributed.shard(self.batch_indices(self.step), self.dist)
         x = self._to_device(self._window(self._batch(self.data.train, idx), self.step))
         condition = self._condition(self.data.train, idx)
+        labels = self._labels(self.data.train, idx, training=True)
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(self.step, self.total_steps, self.cfg)
         with batch_shard(self.dist.rank, self.dist.world_size):
             with self._autocast():
-                out = self.step_module(x, self.step, self.noise, condition)
+                out = self.step_module(x, self.step, self.noise, condition, labels)
             self.optimizer.zero_grad(set_to_none=True)
             out.loss.backward()
             # the gradient norm after DDP's all-reduce is the same on every rank, so a NaN on
@@ -539,14 +696,16 @@ class Trainer:
         totals: dict[str, float] = {}
         kl_dims = torch.zeros(self.model_cfg.latent_dim)
         count = 0
-        idx = self.data.valid_indices
+        idx = self.data.valid_indices if self._valid_pairs is None else self._valid_pairs
         for start in range(0, idx.size, self.cfg.batch_size):
             chunk = idx[start : start + self.cfg.batch_size]
             x = self._to_device(self._window(self._batch(self.data.valid, chunk)))
+            labels = self._labels(self.data.valid, chunk, training=False)
             with self._autocast():
                 out = self.objective(
-                    self._bound(self.data.valid, chunk), x, step=self.step, generator=gen
-                )
+                    self._bound(self.data.valid, chunk), x, step=self.step, generator=gen,
+                    **({"labels": labels} if labels is not None else {}),
+                )  # fmt: skip
             for k, v in out.terms.items():
                 totals[k] = totals.get(k, 0.0) + float(v) * len(chunk)
             if out.kl_per_dim is not None:
@@ -561,13 +720,69 @@ class Trainer:
         """Train until max_steps / epochs; returns a summary with the final and best losses.
 
         Under torchrun every rank runs this loop; rank 0 alone validates and writes the run
-        folder, the others wait for it at the next gradient all-reduce."""
+        folder, the others wait for it at the next gradient all-reduce. The run folder is
+        locked for the whole of it (one writer per folder). Ctrl-C, SIGTERM and SIGUSR1 stop
+        every rank at one step boundary with a checkpoint: Ctrl-C raises KeyboardInterrupt,
+        the others TrainingStopped; `--resume` continues exactly."""
+        self._take_run_folder()
+        try:
+            return self._fit()
+        except OSError as err:
+            if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise AudioVAEError(
+                f"disk full while writing {self.out} ({err.filename or 'logs'}); training "
+                f"stopped at step {self.step}; {self._kept_checkpoint()}; free space and run "
+                "again with --resume"
+            ) from None
+        finally:
+            self._lock.release()
+
+    def _take_run_folder(self) -> None:
+        """Rank 0 takes the run folder's lock and checks that nobody trained into the folder
+        since this process looked at it; every rank learns the outcome (one all-reduce)."""
+        failure: AudioVAEError | None = None
+        if self.dist.is_main:
+            try:
+                self._lock.acquire()
+                self._check_unchanged()
+            except AudioVAEError as err:
+                self._lock.release()
+                failure = err
+        if distributed.any_rank(failure is not None, self.dist, self.device):
+            raise failure or RunFolderBusy(f"{self.out}: rank 0 could not take the run folder")
+
+    def _check_unchanged(self) -> None:
+        """The folder's last checkpoint is still the state this trainer starts from (another
+        `train` may have filled it between this one's checks and its lock)."""
+        if getattr(self, "_resumed_from", None) == PREVIOUS:
+            return  # `last` is damaged: nothing to compare with
+        try:
+            step = int(read_metadata(self.out / LAST)["step"])
+        except (CheckpointError, KeyError, TypeError, ValueError):
+            return
+        if step == self.step:
+            return
+        if not self.resume:
+            raise AudioVAEError(
+                f"{self.out} already holds a run; "
+                "pass --resume to continue it or choose another --out"
+            )
+        raise AudioVAEError(
+            f"{self.out} moved on to step {step} while this process was starting from step "
+            f"{self.step} (another process trained into it); run --resume again"
+        )
+
+    def _fit(self) -> dict[str, Any]:
         main = self.dist.is_main
-        distributed.barrier(self.dist)  # every rank has checked the run folder before it fills
         writer = history = None
         if main:
             from torch.utils.tensorboard import SummaryWriter
 
+            if self.resume:
+                _drop_rows_after(self.out / "metrics.jsonl", self.step)
+            for stale in (self.out / "checkpoints").glob(".*.tmp-*"):  # a killed writer's
+                stale.unlink(missing_ok=True)
             self.start_run_folder()
             writer = SummaryWriter(
                 str(self.out / "logs"), purge_step=self.step if self.resume else None
@@ -579,12 +794,9 @@ class Trainer:
         )  # fmt: skip
         started = time.perf_counter()
         try:
-            with StepBoundaryInterrupt() as interrupt:
+            # under torchrun a Ctrl-C reaches a worker twice (terminal and launcher): no hard stop
+            with StepBoundaryInterrupt(hard_second_ctrl_c=not self.dist.enabled) as interrupt:
                 val = self._loop(writer, history, bar, interrupt)
-        except KeyboardInterrupt:
-            if main and int(self._first_bad) < 0:
-                self.save()  # between two steps (StepBoundaryInterrupt): resume stays exact
-            raise
         finally:
             bar.close()
             if writer is not None:
@@ -599,6 +811,7 @@ class Trainer:
             if not val:  # resumed a finished run: report its current validation terms
                 val = self.validate()
             self._plot_reconstructions()
+            self.write_label_dims()
         distributed.barrier(self.dist)
         return {
             "steps": self.step,
@@ -613,15 +826,19 @@ class Trainer:
 
     def _loop(self, writer, history, bar, interrupt: StepBoundaryInterrupt) -> dict[str, float]:
         """Steps until the budget is spent, logging, validating and checkpointing on schedule;
-        a Ctrl-C is honoured between two steps. Returns the last validation terms."""
+        a stop request (Ctrl-C, SIGTERM, SIGUSR1) is honoured between two steps, at the same
+        step on every rank. Returns the last validation terms."""
         main = self.dist.is_main
         sums: dict[str, torch.Tensor] = {}
         n_sum = 0
         val: dict[str, float] = {}
         window_start, window_step = time.perf_counter(), self.step
+        agree = distributed.StopAgreement(self.dist)
         while self.step < self.total_steps:
-            if interrupt.requested:
-                raise KeyboardInterrupt
+            code = agree(interrupt.code)
+            if code:
+                agree.finish()
+                self._stop(code, interrupt.signal_name)
             terms = self.train_step()
             kl_dims = terms.pop("kl_per_dim")
             for k, v in terms.items():
@@ -660,9 +877,36 @@ class Trainer:
                         self._save_best()
             if self.step % self.cfg.checkpoint_every == 0 or self.step == self.total_steps:
                 self.check_finite()
-                if main:
-                    self.save()
+                self._checkpoint()
+        agree.finish()
         return val
+
+    def _checkpoint(self) -> None:
+        """Rank 0 writes `last`; if that fails every rank stops with its one-line error."""
+        failure: CheckpointWriteError | None = None
+        if self.dist.is_main:
+            try:
+                self.save()
+            except CheckpointWriteError as err:
+                failure = err
+        if distributed.any_rank(failure is not None, self.dist, self.device):
+            raise failure or CheckpointWriteError(
+                f"rank 0 could not write {self.out / LAST}; training stopped at step {self.step}"
+            )
+
+    def _stop(self, code: int, signal_name: str | None) -> None:
+        """Checkpoint at this step boundary (every rank is here), then stop: KeyboardInterrupt
+        for Ctrl-C, TrainingStopped for SIGTERM / SIGUSR1."""
+        self.check_finite()
+        self._checkpoint()
+        log.info("stopped at step %d (%s); wrote %s", self.step, signal_name, self.out / LAST)
+        if code == STOP_INTERRUPT:
+            raise KeyboardInterrupt
+        raise TrainingStopped(
+            f"stopped by {signal_name or 'a signal to another process of the job'} at step "
+            f"{self.step} of {self.total_steps}; wrote {self.out / LAST}; "
+            "continue with the same command and --resume"
+        )
 
     def _mean_terms(self, sums: dict[str, torch.Tensor], n: int) -> dict[str, float]:
         """Per-step means of the summed terms, averaged over ranks (one all-reduce)."""
@@ -718,6 +962,33 @@ class Trainer:
             "valid/input_top_reconstruction_bottom", pair.flip(0), self.step, dataformats="HW"
         )
 
+    @torch.no_grad()
+    def write_label_dims(self, max_clips: int = 4096) -> Path:
+        """label_dims.json: per-dimension eta^2 of each factor-like training label under the last
+        and best weights (up to max_clips seeded training notes), which `swap` reads to take a
+        label's dimensions without the training cache."""
+        cache, rows = self.data.train, self.data.train_indices
+        pick = np.random.default_rng(self.cfg.seed).permutation(rows.size)[:max_clips]
+        rows = rows[np.sort(pick)]
+
+        def encode(idx: np.ndarray) -> torch.Tensor:
+            x = self._to_device(self._window(cache.batch(idx)))
+            return self._bound(cache, idx).encode(x)[0]
+
+        self.model.eval()
+        current = {k: v.clone() for k, v in self.model.state_dict().items()}
+        entries = {}
+        try:
+            for name, rel in (("last", LAST), ("best", BEST)):
+                if (self.out / rel).is_file():
+                    tensors, meta = load_checkpoint(self.out / rel, prefix="model")
+                    self.model.load_state_dict(tensors)
+                    eta = label_eta_squared(encode, cache.labels, rows)
+                    entries[name] = {"step": int(meta["step"]), "eta_squared": eta}
+        finally:
+            self.model.load_state_dict(current)
+        return write_label_dims(self.out, entries, int(rows.size))
+
     def _plot_reconstructions(self) -> None:
         from audiovae.plots import plot_reconstructions
 
@@ -750,6 +1021,38 @@ def random_windows(batch: torch.Tensor, offsets: torch.Tensor, frames: int) -> t
     """batch[i, :, offsets[i] : offsets[i] + frames] for every i, in one gather."""
     index = (offsets[:, None] + torch.arange(frames, device=offsets.device)[None, :])[:, None, :]
     return batch.gather(2, index.expand(batch.shape[0], batch.shape[1], frames))
+
+
+def _metrics_rows(path: Path) -> list[dict[str, Any]]:
+    """The readable rows of a metrics.jsonl (a line cut short by a crash is skipped)."""
+    rows = []
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return rows
+
+
+def _drop_rows_after(path: Path, step: int) -> None:
+    """Forget the metrics.jsonl rows a resumed run will write again (logged after the
+    checkpoint it resumes from), as TensorBoard's purge_step does for the event files."""
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    keep = []
+    for line in lines:
+        try:
+            row_step = json.loads(line).get("step")
+        except (json.JSONDecodeError, AttributeError):
+            continue
+        if not isinstance(row_step, int) or row_step <= step:
+            keep.append(line if line.endswith("\n") else line + "\n")
+    if keep != lines:
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text("".join(keep))
+        tmp.replace(path)
 
 
 def _strip(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

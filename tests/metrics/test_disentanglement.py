@@ -11,6 +11,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import mutual_info_score
 
 from audiovae.metrics import (
+    beta_vae_points,
     beta_vae_score,
     dci,
     dci_importance_matrix,
@@ -137,13 +138,21 @@ def test_sap_copy_high_noise_near_zero(scores):
     assert scores["rotated"]["sap"] < 0.2
 
 
-def test_sap_is_the_mean_top_two_gap_of_its_accuracy_matrix(constructed):
-    factors, codes = constructed
-    score, details = sap_score(codes["copy"], factors, 3)
-    accuracy = np.asarray(details["accuracy"])
-    assert np.all(np.diag(accuracy) > 0.97)  # each factor read off its own dimension
-    top2 = np.sort(accuracy, axis=0)[-2:]
-    assert score == pytest.approx(np.mean(top2[1] - top2[0]))
+def test_sap_of_a_hand_worked_code():
+    """Two balanced binary factors. z0 copies v0, z1 copies v1, z2 copies v0 with 10% of rows
+    flipped. A one-dimension classifier reads v0 off z0 (accuracy 1) and off z2 (0.9), v1 off z1
+    (1); any other pairing is independent (0.5). SAP = mean(1 - 0.9, 1 - 0.5) = 0.3."""
+    rng = np.random.default_rng(3)
+    factors = np.stack(np.meshgrid([0, 1], [0, 1], indexing="ij"), -1).reshape(-1, 2)
+    factors = np.repeat(factors, 500, axis=0)
+    flip = np.zeros(len(factors), bool)
+    flip[rng.permutation(len(factors))[: len(factors) // 10]] = True
+    codes = np.stack(
+        [factors[:, 0], factors[:, 1], np.where(flip, 1 - factors[:, 0], factors[:, 0])], 1
+    )
+    score, _ = sap_score(codes.astype(float), factors, 4)
+    # sampling noise: test accuracies of 600 rows have sd <= 0.02
+    assert score == pytest.approx(0.3, abs=0.04)
 
 
 # ---------------------------------------------------------------- DCI
@@ -193,25 +202,61 @@ def test_dci_scores_follow_from_the_importance_matrix(constructed):
 # ---------------------------------------------------------------- FactorVAE and beta-VAE scores
 
 
-def test_factor_vae_score_copy_near_one_noise_at_chance(scores):
-    assert scores["copy"]["factor_vae"] > 0.95
-    assert abs(scores["noise"]["factor_vae"] - CHANCE) < 0.1
+def _shared_dimension_code():
+    """Four balanced binary factors (the full grid, 20 copies); z0 = v0, z1 = v1, z2 = v2 + v3:
+    v0 and v1 each own a dimension, v2 and v3 share one."""
+    factors = np.stack(np.meshgrid(*[[0, 1]] * 4, indexing="ij"), -1).reshape(-1, 4)
+    factors = np.repeat(factors, 20, axis=0)
+    codes = np.stack([factors[:, 0], factors[:, 1], factors[:, 2] + factors[:, 3]], 1)
+    return codes.astype(float), factors
 
 
-def test_factor_vae_score_drops_collapsed_dims_and_is_reproducible(constructed):
-    factors, codes = constructed
-    z = np.concatenate([codes["copy"], np.full((len(factors), 1), 3.0)], axis=1)
-    z[:, -1] += 1e-4 * np.random.default_rng(6).normal(size=len(z))  # collapsed, not constant
-    score, details = factor_vae_score(z, factors, 7, n_votes=200, n_eval_votes=200)
-    assert details["active_dims"] == [0, 1, 2, 3]
-    assert score > 0.95
-    again, _ = factor_vae_score(z, factors, 7, n_votes=200, n_eval_votes=200)
-    assert again == score
+def test_factor_vae_score_of_a_hand_worked_code():
+    """By hand: after dividing by the standard deviations (1/2, 1/2, 1/sqrt 2), fixing v0 leaves
+    z0 variance 0, fixing v1 leaves z1 variance 0, and fixing v2 or v3 leaves z2 variance
+    (1/4) / (1/2) = 1/2 against 1 for z0 and z1: every vote goes v0 -> z0, v1 -> z1, v2 -> z2,
+    v3 -> z2. The majority vote maps z2 to one of v2, v3, so exactly 3 of 4 factors (balanced
+    votes) are classified right: score 0.75 exactly."""
+    codes, factors = _shared_dimension_code()
+    score, details = factor_vae_score(codes, factors, 0, n_votes=400, n_eval_votes=400)
+    assert score == 0.75
+    votes = np.asarray(details["votes"])
+    np.testing.assert_array_equal(votes, [[100, 0, 0, 0], [0, 100, 0, 0], [0, 0, 100, 100]])
 
 
-def test_beta_vae_score_copy_near_one_noise_at_chance(scores):
-    assert scores["copy"]["beta_vae"] > 0.95
-    assert abs(scores["noise"]["beta_vae"] - CHANCE) < 0.12
+def test_beta_vae_score_of_a_hand_worked_code():
+    """By hand: a point that fixes v0 has mean |z1 - z2| exactly 0 in z0, one that fixes v1
+    exactly 0 in z1, and points fixing v2 or v3 have the same distribution (|dz2| = |dv3| or
+    |dv2|, both Bernoulli(1/2) per pair). The classifier can tell v0 and v1 always and v2 from v3
+    at chance: expected score (1 + 1 + 1/2 + 1/2) / 4 = 0.75."""
+    codes, factors = _shared_dimension_code()
+    score, details = beta_vae_score(codes, factors, 0, n_train=400, n_eval=800)
+    # 400 eval points fix v2 or v3, each right with probability 1/2: sd of the score 0.0125
+    assert score == pytest.approx(0.75, abs=0.05)
+    assert details["estimator"]["fixed_value"].startswith("drawn per pair")
+
+
+def test_beta_vae_points_fix_the_value_per_pair_not_per_batch():
+    """z1 = noise on the rows with v0 = 1 and 0 on the rows with v0 = 0. A point fixing v0 draws
+    each pair's shared value afresh, so half its pairs have |dz1| = 0 and half E|n - n'| =
+    2 / sqrt(pi): mean 1 / sqrt(pi) = 0.564. (Fixing one value per batch would give 0 or 1.128.)
+    A point fixing v1 leaves v0 free: |dz0| is 1 for half the pairs (mean 1/2)."""
+    rng = np.random.default_rng(5)
+    factors = np.repeat(
+        np.stack(np.meshgrid([0, 1], [0, 1], indexing="ij"), -1).reshape(-1, 2), 500, 0
+    )
+    codes = np.stack([factors[:, 0], factors[:, 0] * rng.normal(size=len(factors))], 1).astype(
+        float
+    )
+    points, labels = beta_vae_points(codes, factors, 400, 64, 6)
+    assert sorted(np.unique(labels, return_counts=True)[1]) == [200, 200]
+    fix0, fix1 = points[labels == 0], points[labels == 1]
+    assert np.all(fix0[:, 0] == 0)
+    expected = 1 / math.sqrt(math.pi)
+    # each point averages 64 pair terms of sd ~0.82: sd 0.10 per point
+    assert fix0[:, 1].min() > expected - 0.45 and fix0[:, 1].max() < expected + 0.45
+    assert fix0[:, 1].mean() == pytest.approx(expected, abs=0.03)
+    assert fix1[:, 0].mean() == pytest.approx(0.5, abs=0.02)
 
 
 # ---------------------------------------------------------------- input checks

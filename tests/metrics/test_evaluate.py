@@ -67,3 +67,22 @@ def test_factor_labels_drop_derived_timbre_and_take_an_explicit_list():
     assert sorted(factor_labels(labels, 4, ["timbre_tilt_db"])) == ["timbre_tilt_db"]
     with pytest.raises(DataError, match="not discrete labels"):
         factor_labels(labels, 4, ["velocity"])
+
+
+def test_a_failing_metric_is_recorded_and_the_others_still_score():
+    """MIG and SAP need two code dimensions; on a one-dimensional code they fail, and the
+    FactorVAE, beta-VAE and DCI scores are still computed."""
+    import numpy as np
+
+    from audiovae.metrics.evaluate import _disentanglement
+
+    rng = np.random.default_rng(0)
+    factors = {"pitch": rng.integers(0, 3, 300), "velocity": rng.integers(0, 2, 300)}
+    mu = (factors["pitch"] + 0.1 * rng.normal(size=300))[:, None]
+    out = _disentanglement(mu, factors, seed=0)
+    assert set(out["errors"]) == {"mig", "sap"}
+    assert "2 code dimensions" in out["errors"]["mig"]
+    assert "mig" not in out and "sap" not in out
+    for key in ("factor_vae_score", "beta_vae_score"):
+        assert 0 <= out[key] <= 1, key
+    assert 0 <= out["dci"]["informativeness"] <= 1

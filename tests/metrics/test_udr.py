@@ -54,3 +54,28 @@ def test_uninformative_dims_are_ignored_and_errors():
     assert udr_pair(a, a, np.zeros(6, bool), keep) == 0.0
     with pytest.raises(ValueError, match="at least 2 models"):
         udr_scores([a], [np.ones(6)])
+
+
+def test_one_informative_dimension_per_model_is_the_absolute_spearman_rho():
+    """Each model with one informative dimension: R is 1x1, so UDR = (r^2/r + r^2/r) / 2 = |rho|.
+    (scipy's spearmanr returns a scalar, not a matrix, for two columns.)"""
+    rng = np.random.default_rng(10)
+    z = rng.normal(size=(100, 4))
+    kl = np.array([1.0, 0.0, 0.0, 0.0])
+    scores, details = udr_scores([z, z], [kl, kl])
+    np.testing.assert_allclose(scores, [1.0, 1.0], atol=1e-9)
+    # a monotone transform of the informative dimension keeps |rho| = 1
+    w = rng.normal(size=(100, 4))
+    w[:, 0] = -2.0 * z[:, 0] ** 3
+    assert udr_pair(z, w, kl > 0.01, kl > 0.01) == pytest.approx(1.0, abs=1e-9)
+    # otherwise |rho| is Pearson's r of the ranks, computed here from the definition
+    v = 0.5 * z[:, 0] + rng.normal(size=100)
+    rank_a = np.argsort(np.argsort(z[:, 0])).astype(float)
+    rank_b = np.argsort(np.argsort(v)).astype(float)
+    rho = np.sum((rank_a - rank_a.mean()) * (rank_b - rank_b.mean())) / (
+        np.sqrt(np.sum((rank_a - rank_a.mean()) ** 2) * np.sum((rank_b - rank_b.mean()) ** 2))
+    )
+    w[:, 0] = v
+    assert 0.2 < abs(rho) < 0.8
+    assert udr_pair(z, w, kl > 0.01, kl > 0.01) == pytest.approx(abs(rho), abs=1e-9)
+    assert len(details["pairwise"]) == 2

@@ -81,3 +81,51 @@ def test_bad_override_and_files(tmp_path):
     bad.write_text("train: [1, 2\n")
     with pytest.raises(RecipeError, match="invalid YAML at line"):
         load_recipe(bad)
+
+
+@pytest.mark.parametrize("name", ["ada_gvae.yaml", "ada_ml_vae.yaml"])
+def test_paired_recipes_validate(name):
+    recipe = load_recipe(RECIPES / name)
+    assert recipe.data.pairs.share == "random"
+    assert recipe.to_dict()["data"]["pairs"]["factors"] == ["instrument", "pitch", "velocity"]
+
+
+@pytest.mark.parametrize(
+    "tree,expected",
+    [
+        (
+            {"objective": {"name": "ada_gvae"}},
+            "objective.name 'ada_gvae' learns from pairs of notes and needs data.pairs",
+        ),
+        (
+            {"data": {"pairs": {"share": ["pitch"]}}},
+            "data.pairs is set but objective.name 'beta_vae' does not learn from pairs; "
+            "remove data.pairs or choose one of: ada_gvae, ada_ml_vae",
+        ),
+        (
+            {"data": {"pairs": {"share": "pitch"}}, "objective": {"name": "ada_gvae"}},
+            "data.pairs.share: expected a non-empty list of label names or 'random'",
+        ),
+        (
+            {"data": {"pairs": {"share": ["timbre"]}}, "objective": {"name": "ada_gvae"}},
+            "data.pairs: share label 'timbre' is not in data.pairs.factors",
+        ),
+        (
+            {"data": {"pairs": {"kinds": [{"share": ["pitch"], "wieght": 2}]}}},
+            "unknown key 'data.pairs.kinds.0.wieght'; valid keys here: share, weight",
+        ),
+        (
+            {"data": {"pairs": {"share": ["pitch"], "unpaired": "drop"}}},
+            "data.pairs.unpaired: Input should be 'error' or 'skip'",
+        ),
+        (
+            {"data": {"pairs": {"share": ["instrument", "pitch", "velocity"]}}},
+            "leaves no label of data.pairs.factors to differ",
+        ),
+    ],
+)
+def test_pair_recipe_errors_are_one_line(tree, expected):
+    with pytest.raises(RecipeError) as info:
+        recipe_from_dict(tree, "r.yaml")
+    message = str(info.value)
+    assert expected in message and message.startswith("r.yaml: ") and "\n" not in message

@@ -70,3 +70,55 @@ def test_sweep_scores_udr_across_seeds_with_parallel_jobs(tmp_path, cache_dir):
     for r in rows:  # each member trained in its own process with its own seed
         trained = yaml.safe_load((tmp_path / "sw" / r["member"] / "recipe.yaml").read_text())
         assert trained["train"]["seed"] == int(r["train.seed"])
+
+
+def _fake_member_evaluation(kl, disentanglement):
+    """An `evaluate` stand-in: writes codes [100, 4] and returns a minimal report."""
+    import numpy as np
+
+    def evaluate(folder, data, *, progress, codes_path, **kwargs):
+        seed = int(str(folder).rsplit("seed-", 1)[1])
+        np.save(codes_path, np.random.default_rng(seed).normal(size=(100, 4)))
+        return {
+            "reconstruction": {"logmel_mse": 0.5}, "kl_total": float(sum(kl)), "active_units": 1,
+            "kl_per_dim": kl, "disentanglement": disentanglement,
+        }  # fmt: skip
+
+    return evaluate
+
+
+def test_sweep_survives_failing_metrics_and_records_them(tmp_path, monkeypatch):
+    """One informative dimension per model (the case that made UDR raise), a member whose
+    evaluation lost a metric, and then UDR itself failing: every member is still done, every
+    other metric kept, and each failure named in the member's row."""
+    import json
+
+    from audiovae.train import sweep
+
+    def train(recipe, folder, sets, threads):
+        folder.mkdir(parents=True)
+        return {"status": "trained"}
+
+    monkeypatch.setattr(sweep, "_train_member", train)
+    dis = {"factors": ["pitch"], "mig": 0.5, "errors": {"sap": "ValueError: no"}}
+    monkeypatch.setattr(
+        "audiovae.metrics.evaluate.evaluate", _fake_member_evaluation([1.0, 0, 0, 0], dis)
+    )
+    args = dict(data=tmp_path, seeds=2)
+    rows = sweep.run_sweep(tmp_path / "r.yaml", ["model.latent_dim=4"], tmp_path / "a", **args)
+    assert [r["status"] for r in rows] == ["done", "done"]
+    assert all(0 <= r["udr"] <= 1 and r["mig"] == 0.5 for r in rows)
+    assert all(r["metric_errors"] == "sap: ValueError: no" for r in rows)
+
+    def broken(*args, **kwargs):
+        raise ValueError("udr broke")
+
+    monkeypatch.setattr("audiovae.metrics.udr.udr_scores", broken)
+    rows = sweep.run_sweep(tmp_path / "r.yaml", ["model.latent_dim=4"], tmp_path / "b", **args)
+    assert [r["status"] for r in rows] == ["done", "done"]
+    assert all("udr" not in r and r["mig"] == 0.5 for r in rows)
+    assert all(
+        r["metric_errors"] == "sap: ValueError: no; udr: ValueError: udr broke" for r in rows
+    )
+    saved = json.loads((tmp_path / "b" / "sweep.json").read_text())
+    assert "udr broke" in saved[0]["metric_errors"]

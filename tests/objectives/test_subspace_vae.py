@@ -1,0 +1,237 @@
+"""subspace_vae: the gradient-reversal sign, the classifier and adversary losses by hand, the
+label_fraction mask, the trainer's labels path, exact resume, and the recipe / data errors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+from support import tiny_tree
+from torch import nn
+
+from audiovae.errors import AudioVAEError
+from audiovae.objectives import get_objective
+from audiovae.objectives.reversal import GradientReversal, reverse_gradient
+from audiovae.train.labels import label_codes, labelled_notes
+from audiovae.train.recipe import recipe_from_dict
+from audiovae.train.trainer import Trainer
+
+VOCAB = {"pitch": ["48", "50", "52"], "family": ["brass", "reed"]}
+BLOCKS = {"pitch": 2, "timbre": 1}
+
+
+class FixedPosterior(nn.Module):
+    """A stand-in model: q(z|x) = N(mu, exp(logvar)) with mu a free parameter (the "encoder"),
+    decoder output 0, and z = mu (no sampling noise), so every term can be worked by hand."""
+
+    def __init__(self, mu: torch.Tensor, logvar: torch.Tensor, shape: tuple[int, int]) -> None:
+        super().__init__()
+        self.mu = nn.Parameter(mu.clone())
+        self.logvar = logvar
+        self.shape = shape
+
+    def encode(self, x):
+        return self.mu, self.logvar
+
+    def decode(self, z):
+        return torch.zeros(z.shape[0], *self.shape) + 0 * z.sum()
+
+    @staticmethod
+    def reparameterize(mu, logvar, generator=None):
+        return mu
+
+
+def _objective(hidden=0, **cfg):
+    cls = get_objective("subspace_vae")
+    config = cls.Config(supervise={"pitch": "pitch", "timbre": "family"}, hidden=hidden, **cfg)
+    return cls(config, n_mels=2, dataset_size=10, latent_dim=3, subspaces=BLOCKS, label_vocab=VOCAB)
+
+
+def _set_linear(layer: nn.Linear, weight, bias) -> None:
+    with torch.no_grad():
+        layer.weight.copy_(torch.as_tensor(weight))
+        layer.bias.copy_(torch.as_tensor(bias))
+
+
+def _ce(logits: np.ndarray, y: int) -> float:
+    """Cross-entropy -log softmax(logits)[y], written out."""
+    return math.log(sum(math.exp(v) for v in logits)) - logits[y]
+
+
+def test_reversal_is_identity_forward_and_negates_the_gradient():
+    x = torch.randn(4, 3, requires_grad=True)
+    w = torch.randn(4, 3)
+    y = reverse_gradient(x, 0.5)
+    assert torch.equal(y, x)
+    (y * w).sum().backward()
+    torch.testing.assert_close(x.grad, -0.5 * w)
+    x.grad = None
+    (GradientReversal(2.0)(x) * w).sum().backward()
+    torch.testing.assert_close(x.grad, -2.0 * w)
+    with pytest.raises(ValueError, match=">= 0"):
+        reverse_gradient(x, -1.0)
+
+
+def test_classifier_and_adversary_losses_by_hand():
+    mu = torch.tensor([[0.5, -1.0, 2.0], [1.5, 0.0, -0.5], [-1.0, 1.0, 0.0], [0.0, 0.5, 1.0]])
+    logvar = torch.full((4, 3), -0.5)
+    x = torch.full((4, 2, 2), 0.3)
+    labels = {"pitch": torch.tensor([0, 2, -1, 1]), "family": torch.tensor([1, -1, 0, 0])}
+    obj = _objective(beta=2.0, classifier_weight=3.0, adversary_weight=0.5, scale=0.5)
+    cls_p = [[1.0, -1.0], [0.5, 0.5], [-2.0, 1.0]]  # pitch classifier: pitch block (2 dims)
+    adv_p = [[2.0], [-1.0], [0.5]]  # pitch adversary: reads the timbre block (1 dim)
+    cls_t = [[1.5], [-0.5]]  # family classifier: timbre block
+    adv_t = [[0.3, -0.7], [-1.0, 0.2]]  # family adversary: reads the pitch block
+    _set_linear(obj.classifiers["pitch"], cls_p, [0.1, 0.0, -0.1])
+    _set_linear(obj.adversaries["pitch"], adv_p, [0.0, 0.2, 0.0])
+    _set_linear(obj.classifiers["timbre"], cls_t, [0.0, 0.3])
+    _set_linear(obj.adversaries["timbre"], adv_t, [0.1, -0.1])
+    out = obj(FixedPosterior(mu, logvar, (2, 2)), x, step=0, labels=labels)
+
+    m, lv = mu.numpy().astype(float), logvar.numpy().astype(float)
+
+    def mean_ce(w, b, feats, ys):
+        vals = [_ce(np.array(w) @ f + np.array(b), y) for f, y in zip(feats, ys, strict=True)]
+        return sum(vals) / len(vals)
+
+    rows_p = [0, 1, 3]  # pitch known on notes 0, 1, 3
+    rows_t = [0, 2, 3]  # family known on notes 0, 2, 3
+    want = {
+        "cls_pitch": mean_ce(cls_p, [0.1, 0.0, -0.1], m[rows_p, :2], [0, 2, 1]),
+        "adv_pitch": mean_ce(adv_p, [0.0, 0.2, 0.0], m[rows_p, 2:], [0, 2, 1]),
+        "cls_timbre": mean_ce(cls_t, [0.0, 0.3], m[rows_t, 2:], [1, 0, 0]),
+        "adv_timbre": mean_ce(adv_t, [0.1, -0.1], m[rows_t, :2], [1, 0, 0]),
+    }
+    for key, value in want.items():
+        assert out.terms[key].item() == pytest.approx(value, rel=1e-5), key
+    recon = (0.5 * (0.3 / 0.5) ** 2 + math.log(0.5) + 0.5 * math.log(2 * math.pi)) * 4
+    kl = (0.5 * (m**2 + np.exp(lv) - 1 - lv)).sum(1).mean()
+    assert out.terms["recon"].item() == pytest.approx(recon, rel=1e-5)
+    assert out.terms["kl"].item() == pytest.approx(kl, rel=1e-5)
+    total = recon + 2.0 * kl + 3.0 * (want["cls_pitch"] + want["cls_timbre"])
+    total += 0.5 * (want["adv_pitch"] + want["adv_timbre"])
+    assert out.loss.item() == pytest.approx(total, rel=1e-5)
+
+
+def test_adversary_learns_while_the_encoder_gets_its_gradient_negated():
+    """The adversary (pitch from the timbre block) descends its loss; the encoder's gradient on
+    that path is the exact negation of the plain cross-entropy gradient, worked by hand."""
+    g = torch.Generator().manual_seed(0)
+    mu = torch.randn(6, 3, generator=g)
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    labels = {"pitch": y, "family": torch.full((6,), -1)}
+    obj = _objective(classifier_weight=0.0, adversary_weight=1.0)
+    w = torch.tensor([[1.0], [-0.5], [0.25]])
+    b = torch.tensor([0.0, 0.1, -0.1])
+    _set_linear(obj.adversaries["pitch"], w, b)
+    model = FixedPosterior(mu, torch.zeros(6, 3), (2, 2))
+    x = torch.zeros(6, 2, 2)
+    out = obj(model, x, step=0, labels=labels)
+    out.terms["adv_pitch"].backward()
+    # d CE_mean / d timbre feature = sum_k (softmax_k - onehot_k) w_k / n, by hand
+    p = torch.softmax(mu[:, 2:] @ w.T + b, dim=1)
+    onehot = nn.functional.one_hot(y, 3).float()
+    plain = ((p - onehot) @ w) / 6
+    torch.testing.assert_close(model.mu.grad[:, 2:], -plain)  # the encoder: reversed
+    assert torch.equal(model.mu.grad[:, :2], torch.zeros(6, 2))  # pitch block: not on this path
+    torch.testing.assert_close(obj.adversaries["pitch"].weight.grad, (p - onehot).T @ mu[:, 2:] / 6)
+
+    # one optimiser over both players: the adversary's loss falls with the encoder frozen ...
+    adv_params = list(obj.adversaries["pitch"].parameters())
+    opt = torch.optim.SGD(adv_params, lr=0.5)
+    first = None
+    for _ in range(50):
+        loss = obj(model, x, step=0, labels=labels).terms["adv_pitch"]
+        first = float(loss.detach()) if first is None else first
+        opt.zero_grad()
+        model.mu.grad = None
+        loss.backward()
+        opt.step()
+    trained = float(obj(model, x, step=0, labels=labels).terms["adv_pitch"])
+    assert trained < first - 0.1
+    # ... and a step of the encoder along its (reversed) gradient raises it
+    model.mu.grad = None
+    obj(model, x, step=0, labels=labels).terms["adv_pitch"].backward()
+    with torch.no_grad():
+        model.mu -= 0.5 * model.mu.grad
+    assert float(obj(model, x, step=0, labels=labels).terms["adv_pitch"]) > trained
+
+
+def test_reversal_scale_ramps_and_no_labels_means_beta_vae():
+    obj = _objective(adversary_warmup_steps=100)
+    assert [obj.reversal_scale(s) for s in (0, 50, 100, 500)] == [0.0, 0.5, 1.0, 1.0]
+    model = FixedPosterior(torch.ones(2, 3), torch.zeros(2, 3), (2, 2))
+    out = obj(model, torch.zeros(2, 2, 2), step=0)
+    assert out.terms["cls_pitch"].item() == 0 and out.terms["adv_timbre"].item() == 0
+    assert out.loss.item() == pytest.approx((out.terms["recon"] + out.terms["kl"]).item())
+
+
+def test_label_fraction_masks_exactly_and_deterministically():
+    ids = [f"note-{i:04d}" for i in range(1000)]
+    for fraction in (1.0, 0.5, 0.1, 0.013):
+        mask = labelled_notes(ids, fraction, seed=3)
+        assert mask.sum() == round(fraction * 1000)
+        assert np.array_equal(mask, labelled_notes(ids, fraction, seed=3))
+    tenth = labelled_notes(ids, 0.1, seed=3)
+    assert not np.array_equal(tenth, labelled_notes(ids, 0.1, seed=4))
+    perm = np.random.default_rng(0).permutation(1000)  # a note's fate follows its id
+    assert np.array_equal(labelled_notes([ids[i] for i in perm], 0.1, seed=3), tenth[perm])
+    assert labelled_notes(ids[:3], 0.01, seed=0).sum() == 1  # at least one note
+    assert label_codes(["48", "50"], [50, 48.0, "49"]).tolist() == [1, 0, -1]
+
+
+def _tree(cache_dir, **train):
+    tree = tiny_tree(cache_dir, **train)
+    tree["model"] = {"subspaces": {"pitch": 4, "timbre": 12}, "channels": [16, 32, 64]}
+    tree["objective"] = {
+        "name": "subspace_vae", "scale": 0.3, "label_fraction": 0.25,
+        "supervise": {"pitch": "pitch", "timbre": "instrument_family_str"},
+    }  # fmt: skip
+    return tree
+
+
+def _params(path):
+    with safe_open(str(path), "pt") as fh:
+        return {k: fh.get_tensor(k) for k in fh.keys() if k.startswith(("model.", "objective."))}
+
+
+def test_trainer_hands_masked_labels_and_resumes_exactly(tmp_path, cache_dir):
+    recipe = recipe_from_dict(_tree(cache_dir, max_steps=12, checkpoint_every=1000,
+                                    validate_every=6))  # fmt: skip
+    part = Trainer(recipe, tmp_path / "part")
+    rows = part.data.train_indices
+    hidden = part._label_hidden
+    assert hidden[rows].sum() == rows.size - round(0.25 * rows.size) and not hidden.all()
+    seen = []
+    forward = part.objective.forward
+    part.objective.forward = lambda *a, **k: (seen.append(k["labels"]), forward(*a, **k))[1]
+    part.start_run_folder()
+    for _ in range(5):  # stop mid-epoch
+        part.train_step()
+    idx = part.batch_indices(4)
+    truth = [part.data.train.labels["pitch"][i] for i in idx]
+    vocab = part.label_vocab["pitch"]
+    want = [-1 if hidden[i] else vocab.index(str(v)) for i, v in zip(idx, truth, strict=True)]
+    assert seen[-1]["pitch"].tolist() == want
+    part.objective.forward = forward
+    part.save()
+    Trainer(recipe, tmp_path / "part", resume=True).fit()
+    Trainer(recipe, tmp_path / "full").fit()
+    full = _params(tmp_path / "full/checkpoints/last.safetensors")
+    resumed = _params(tmp_path / "part/checkpoints/last.safetensors")
+    assert full.keys() == resumed.keys() and any(k.startswith("objective.adv") for k in full)
+    for k in full:
+        assert torch.equal(full[k], resumed[k]), k
+    manifest = (tmp_path / "full/manifest.json").read_text()
+    assert '"subspaces": {\n      "pitch": 4' in manifest and '"label_vocab"' in manifest
+
+
+def test_a_block_tied_to_a_label_the_data_lacks_is_a_one_line_error(tmp_path, cache_dir):
+    tree = _tree(cache_dir, max_steps=2)
+    tree["objective"]["supervise"] = {"pitch": "pitch", "timbre": "loudness"}
+    with pytest.raises(AudioVAEError, match="the data has no label 'loudness'; it has: ") as err:
+        Trainer(recipe_from_dict(tree), tmp_path / "run")
+    assert "\n" not in str(err.value)
