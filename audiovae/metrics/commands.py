@@ -27,20 +27,23 @@ from audiovae.cli_support import user_errors as _user_errors
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--factor", "factors", multiple=True,
               help="Labels to score as factors (default: every discrete label).")  # fmt: skip
+@click.option("--listen-pairs", type=int, default=48, show_default=True,
+              help="Note pairs of the listening swap test (0: skip).")  # fmt: skip
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--device", default=None, help="cpu, cuda, mps (default: auto).")
 @_user_errors
 def evaluate(model, data, out, checkpoint, iwae_clips, iwae_k, audio_clips, seed, factors,
-             cache_dir, device) -> None:  # fmt: skip
+             listen_pairs, cache_dir, device) -> None:  # fmt: skip
     """Reconstruction, KL, active units, log p(x) and disentanglement of MODEL on DATA."""
     from audiovae.metrics.evaluate import evaluate as run
+    from audiovae.metrics.listening import listening_lines
 
+    out = out or model / f"evaluate-{Path(data).resolve().name}.json"
     result = run(
         model, data, checkpoint=checkpoint, iwae_clips=iwae_clips, iwae_k=iwae_k,
         audio_clips=audio_clips, seed=seed, factors=list(factors) or None, cache_dir=cache_dir,
-        device=device,
+        device=device, listen_pairs=listen_pairs, examples_dir=out.with_suffix(".swaps"),
     )  # fmt: skip
-    out = out or model / f"evaluate-{Path(result['data']).name}.json"
     out.write_text(json.dumps(result, indent=1))
     rec = result["reconstruction"]
     click.echo(f"{'clips':<22} {result['clips']}")
@@ -62,6 +65,8 @@ def evaluate(model, data, out, checkpoint, iwae_clips, iwae_k, audio_clips, seed
             click.echo(f"{key:<22} {dis[key]:.3f}")
         for key, value in dis["dci"].items():
             click.echo(f"{'dci ' + key:<22} {value:.3f}")
+    for line in listening_lines(result["listening"]):
+        click.echo(line)
     click.echo(f"wrote {out}")
 
 

@@ -11,6 +11,8 @@ Estimator choices (all named in the output):
 - log p(x): the k-sample importance-weighted bound (Burda et al. 2016) on a seeded subset.
 - disentanglement: the metrics of audiovae.metrics.disentanglement on mu, with every discrete label
   as a factor (see `factor_labels`).
+- listening: pitch swaps among held-out instruments judged by pYIN and a family classifier, with
+  the Griffin-Lim ceiling and leakage probes (audiovae.metrics.listening).
 """
 
 from __future__ import annotations
@@ -97,9 +99,13 @@ def evaluate(
     device: str | None = None,
     progress: bool = True,
     codes_path: str | Path | None = None,
+    listen_pairs: int = 48,
+    examples_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Evaluate the model in `run_dir` on every clip of `data` (see the module docstring);
-    `codes_path` also saves mu [clips, latent] as .npy (what UDR compares across seeds)."""
+    `codes_path` also saves mu [clips, latent] as .npy (what UDR compares across seeds).
+    `listen_pairs` swaps are scored by the listening test (0: skip; audiovae.metrics.listening),
+    a few of them written as WAVs into `examples_dir` when given."""
     run_dir = Path(run_dir)
     vae = AudioVAE.load(run_dir, checkpoint=checkpoint, device=device)
     src = open_data(data, sample_rate=vae.sample_rate, clip_samples=vae.clip_samples)
@@ -147,6 +153,12 @@ def evaluate(
     result["disentanglement"] = _disentanglement(
         mu_all, factor_labels(cache.labels, n, factors), seed
     )
+    from audiovae.metrics.listening import listening_section
+
+    result["listening"] = listening_section(
+        vae, src, cache, mu_all, pairs=listen_pairs, seed=seed, examples_dir=examples_dir,
+        progress=progress,
+    )  # fmt: skip
     return result
 
 
