@@ -9,11 +9,11 @@ import numpy as np
 import torch
 
 from audiovae.audio.io import fit_length, load_audio
+from audiovae.checkpoints import load_checkpoint
+from audiovae.devices import resolve_device
 from audiovae.errors import CheckpointError
 from audiovae.features.logmel import LogMelFrontEnd
 from audiovae.models.conv import ConvVAE, ConvVAEConfig
-from audiovae.train.checkpoint import load_checkpoint
-from audiovae.train.runtime import resolve_device
 
 AudioInput = Sequence[str | Path] | np.ndarray | torch.Tensor
 
@@ -34,14 +34,16 @@ class AudioVAE:
         clip_samples: int,
         meta: dict | None = None,
         device: str | torch.device = "cpu",
+        run_dir: str | Path | None = None,
     ) -> None:
         self.device = torch.device(device)
+        # the run folder the model was loaded from (None when built from parts)
+        self.run_dir = Path(run_dir).resolve() if run_dir is not None else None
         self.model = model.to(self.device).eval()
         self.frontend = frontend.to(self.device)
         self.clip_samples = int(clip_samples)
         self.meta = meta or {}
         self._stages: dict = {}
-        self.run_dir: Path | None = None  # set by `load`: where label_dims.json is read from
 
     @classmethod
     def load(
@@ -51,6 +53,7 @@ class AudioVAE:
         run_dir = Path(run_dir)
         if checkpoint not in ("best", "last"):
             raise ValueError(f"checkpoint must be 'best' or 'last', got {checkpoint!r}")
+        dev = resolve_device(str(device) if device is not None else "auto", setting="device")
         path = run_dir / "checkpoints" / f"{checkpoint}.safetensors"
         if not path.is_file():
             raise CheckpointError(
@@ -67,10 +70,7 @@ class AudioVAE:
             raise CheckpointError(
                 f"{path}: incompatible model metadata or weights ({exc})"
             ) from None
-        dev = resolve_device(str(device) if device is not None else "auto")
-        vae = cls(model, frontend, clip_samples, meta, dev)
-        vae.run_dir = run_dir
-        return vae
+        return cls(model, frontend, clip_samples, meta, dev, run_dir=run_dir)
 
     @property
     def sample_rate(self) -> int:
@@ -148,15 +148,13 @@ class AudioVAE:
     def encode(
         self, x: AudioInput, batch_size: int = 64, condition: dict | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Posterior (mu, logvar), each [batch, latent_dim], on the model's device."""
+        """Posterior (mu, logvar), each [batch, latent_dim], on the model's device. Paths are
+        loaded a batch at a time; an array is cut to the model's window once."""
         mus, logvars = [], []
-        items = list(x) if isinstance(x, (list, tuple)) else None
-        n = len(items) if items is not None else self.waveforms(x).shape[0]
+        items = list(x) if isinstance(x, (list, tuple)) else self.waveforms(x)
+        n = len(items)
         for start in range(0, n, batch_size):
-            part = items[start : start + batch_size] if items is not None else None
-            if part is None:
-                part = self.waveforms(x)[start : start + batch_size]
-            lm = self.logmel(part)
+            lm = self.logmel(items[start : start + batch_size])
             cond = None
             if condition is not None:
                 cond = {k: _rows(v, start, start + lm.shape[0], n) for k, v in condition.items()}
@@ -179,7 +177,9 @@ class AudioVAE:
 
         key = (n_iter, phase_init)
         if key not in self._stages:
-            kwargs = {k: v for k, v in (("n_iter", n_iter), ("phase_init", phase_init)) if v}
+            kwargs = {
+                k: v for k, v in (("n_iter", n_iter), ("phase_init", phase_init)) if v is not None
+            }
             self._stages[key] = MelToAudio(self.frontend, **kwargs).to(self.device)
         return self._stages[key]
 

@@ -77,14 +77,11 @@ def sweep(recipe, grids, overrides, seeds, out, data, jobs, metric, iwae_clips) 
 
     base = load_recipe(recipe, overrides)
     if data is None:
-        if base.data.kind != "synthetic" or base.data.train:
-            raise AudioVAEError("sweep: pass --data DIR (held-out clips to evaluate on)")
-        from audiovae.audio.synth import write_nsynth_folder
-        from audiovae.data.sources import synth_config
+        from audiovae.data.synthetic import synthetic_notes_folder
 
-        data = out / "notes"
-        if not (data / "examples.json").is_file():
-            write_nsynth_folder(data, synth_config(base.data), progress=False)
+        data = synthetic_notes_folder(base.data, out / "notes")
+        if data is None:
+            raise AudioVAEError("sweep: pass --data DIR (held-out clips to evaluate on)")
     rows = run_sweep(
         recipe, list(grids), out, data=data, sets=list(overrides), seeds=seeds, jobs=jobs,
         metric=metric, evaluate_kwargs={"iwae_clips": iwae_clips},
@@ -198,12 +195,12 @@ def _overrides_tree(overrides: tuple[str, ...]) -> dict:
 def _add_commands() -> None:
     """Register the commands that live beside the modules they drive."""
     from audiovae.deploy.commands import COMMANDS as DEPLOY
-    from audiovae.export.commands import COMMANDS as EXPORT
+    from audiovae.downstream.commands import COMMANDS as DOWNSTREAM
     from audiovae.generate.commands import COMMANDS as GENERATE
     from audiovae.metrics.commands import COMMANDS as METRICS
     from audiovae.report.commands import COMMANDS as REPORT
 
-    for command in (*GENERATE, *EXPORT, *METRICS, *REPORT, *DEPLOY):
+    for command in (*GENERATE, *DOWNSTREAM, *METRICS, *REPORT, *DEPLOY):
         main.add_command(command)
 
 

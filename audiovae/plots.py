@@ -1,4 +1,4 @@
-"""PNG figures people would rather look at than numbers: spectrogram grids.
+"""PNG figures people would rather look at than numbers: spectrogram grids, confusion matrices.
 
 Drawn with `audiovae.raster` at fixed positions (no matplotlib, no layout engine): a figure costs
 milliseconds, so commands can write one per file. The look is matplotlib's: magma colour map,
@@ -44,20 +44,21 @@ def plot_reconstructions(
     titles: Sequence[str] | None = None,
     frontend: Any = None,
 ) -> Path:
-    """Write a 2-row PNG: input log-mels [n, n_mels, frames] on top, reconstructions below, on
-    one colour scale; axes in seconds when `frontend` (hop_length, sample_rate) is given."""
+    """Write a 2-row PNG: input log-mels [n, n_mels, frames] on top, reconstructions below (their
+    frame counts may differ), on one colour scale; time in seconds when `frontend` (hop_length,
+    sample_rate) is given, else in frames."""
     top, bottom = _array(inputs), _array(reconstructions)
-    if top.ndim != 3 or bottom.shape != top.shape:
+    if top.ndim != 3 or bottom.ndim != 3 or bottom.shape[:2] != top.shape[:2]:
         raise ValueError(
-            f"expected inputs and reconstructions of one shape [n, n_mels, frames], got "
+            f"expected inputs and reconstructions [n, n_mels, frames] of one n and n_mels, got "
             f"{tuple(top.shape)} and {tuple(bottom.shape)}"
         )
-    n, n_mels, frames = top.shape
+    n, n_mels = top.shape[:2]
     vmin, vmax = _limits(top, bottom)
-    if frontend is not None:
-        x_hi, x_label = frames * frontend.hop_length / frontend.sample_rate, "seconds"
-    else:
-        x_hi, x_label = float(frames), "frame"
+    x_label = "frame" if frontend is None else "seconds"
+
+    def x_range(frames: int) -> float:
+        return frames * frontend.hop_length / frontend.sample_rate if frontend else float(frames)
 
     tick_px, label_px, title_px, bar_px = points(6), points(7), points(8), points(8)
     width, height = 250, 170  # one panel
@@ -81,7 +82,7 @@ def plot_reconstructions(
             canvas.frame(box)
             canvas.text((x0 + width / 2, y0 - 4 - title_px - 3), label, title_px, anchor="md")
             canvas.text((x0 + width / 2, y0 - 4), name, title_px, anchor="md")
-            canvas.x_axis(box, 0.0, x_hi, tick_px, x_label)
+            canvas.x_axis(box, 0.0, x_range(data.shape[-1]), tick_px, x_label)
             canvas.y_axis(box, 0.0, float(n_mels), tick_px, "mel band")
     span = 2 * row_height - above - below
     bar_top = above + round(0.1 * span)
@@ -131,6 +132,51 @@ def plot_spectrogram_grid(
     bar_top = top + (grid_h - bar_h) // 2
     canvas.colour_bar(
         (bar_x, bar_top, bar_x + 14, bar_top + bar_h), vmin, vmax, SCALE_LABEL, CMAP, bar_px
+    )
+    return canvas.save(path)
+
+
+def plot_confusion(
+    matrix: Any, names: Sequence[str], path: str | Path, title: str,
+    scale_label: str = "share of the true class",
+) -> Path:  # fmt: skip
+    """Write a PNG of a row-normalised confusion matrix [k, k] (true classes down, predicted
+    across, Blues on 0..1), every class labelled up to 30 of them (else every k // 30-th)."""
+    values = _array(matrix)
+    k = len(names)
+    if values.shape != (k, k):
+        raise ValueError(f"expected a {k} x {k} matrix for {k} class names, got {values.shape}")
+    tick_px, label_px, title_px, bar_px = points(7), points(10), points(9), points(8)
+    cell = max(4, min(40, 480 // max(k, 1)))
+    side = k * cell
+    shown = list(range(0, k, max(1, k // 30)))
+    labels = [str(names[i]) for i in shown]
+    widest = max((text_width(t, tick_px) for t in labels), default=0)
+    left = 10 + label_px + 6 + widest + TICK + 4
+    top = 10 + title_px + 10
+    bottom = TICK + 4 + widest + 6 + label_px + 10
+    bar_x = left + side + 20
+    width = max(bar_x + 14 + Canvas.colour_bar_width(0.0, 1.0, bar_px) + 4,
+                text_width(title, title_px) + 20)  # fmt: skip
+    canvas = Canvas(width, top + side + bottom)
+    box = (left, top, left + side, top + side)
+    canvas.heat(box, values, 0.0, 1.0, "Blues", origin_lower=False)
+    canvas.frame(box)
+    for i, text in zip(shown, labels, strict=True):
+        centre = (i + 0.5) * cell
+        canvas.draw.line((left + centre, top + side, left + centre, top + side + TICK), fill=0)
+        canvas.vertical_text(
+            (left + centre, top + side + TICK + 3 + text_width(text, tick_px) / 2), text, tick_px
+        )
+        canvas.draw.line((left - TICK - 1, top + centre, left - 1, top + centre), fill=0)
+        canvas.text((left - TICK - 3, top + centre), text, tick_px, anchor="rm")
+    canvas.text((left + side / 2, top + side + TICK + 6 + widest), "predicted", label_px, "mt")
+    canvas.vertical_text((10 + label_px / 2, top + side / 2), "true", label_px)
+    canvas.text((width / 2, 10), title, title_px, anchor="mt")
+    bar_h = max(60, round(0.8 * side))
+    bar_top = top + (side - bar_h) // 2
+    canvas.colour_bar(
+        (bar_x, bar_top, bar_x + 14, bar_top + bar_h), 0.0, 1.0, scale_label, "Blues", bar_px
     )
     return canvas.save(path)
 

@@ -28,7 +28,7 @@ from pathlib import Path  # noqa: E402
 import torch  # noqa: E402
 
 from audiovae.api import AudioVAE  # noqa: E402
-from audiovae.export.extract import extract_features  # noqa: E402
+from audiovae.downstream.extract import extract_features  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "extract.json"
 

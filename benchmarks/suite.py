@@ -1,4 +1,4 @@
-"""The benchmark suite: five figures, each a ratio against a reference timed in the same run.
+"""The benchmark suite: every figure a ratio against a reference timed in the same run.
 
     python benchmarks/suite.py [--quick] [--only ROW ...] [--threads N] [--device cpu]
 
@@ -18,8 +18,27 @@ Rows (one function each; every one returns a dict with its table lines and its d
                     and backward) x the Trainer's steps/s, over the FLOP rate of a large float32
                     torch.mm timed in the same run. Informational: a small conv net is memory-bound.
     generate        seconds of audio per second from morph's code path (model loaded once; encode
-                    A and B from WAV files, decode 7 steps, mel -> audio, WAV writing included,
-                    PNG excluded) relative to real time.
+                    A and B from WAV files, decode 7 steps, mel -> audio, WAV and PNG writing
+                    included) relative to real time.
+
+Command rows: each user-facing command run as a process (`python -m audiovae ...`: start-up,
+file reading and writing, PNGs included), interleaved with the same job done by librosa clip by
+clip, also as a process (benchmarks/librosa_jobs.py), on `cmd_notes` real notes of 4 s
+(rendered from a SoundFont with FluidSynth when one is installed, else the synthetic notes; the
+details say which):
+
+    startup         `audiovae --help` and `audiovae morph --help` (target < 0.5 s each).
+    cmd_resynth     `audiovae resynth NOTES --recipe recipes/nsynth.yaml` vs librosa load, mel,
+                    mel_to_audio, WAV and PNG per note (target >= 5x).
+    cmd_reconstruct `audiovae reconstruct RUN NOTES` vs the same librosa job at the run's front
+                    end (the model's encode and decode are extra work on our side).
+    cmd_morph       `audiovae morph RUN A B` (7 WAVs, all.wav, morph.png), audio s per wall s.
+    cmd_extract     `audiovae extract RUN FOLDER -o F.npz` vs librosa log-mels of the same
+                    files into one .npz.
+    cmd_report      `audiovae report RUN` seconds, against the start-up of `audiovae --help`.
+
+RUN is --run when given, else the default recipe's model trained for `fit_steps` steps on the
+grid of notes (as row 5; timing needs no quality).
 
 Protocol: implementations alternate in this process (A, B, then B, A in the next round), and
 each figure is the median over rounds; a ratio is the median over rounds of that round's ratio
@@ -48,6 +67,7 @@ import json  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -83,6 +103,9 @@ class Sizes:
     fit_steps: int  # steps the generation model is trained (row 5; timing needs no quality)
     batch_size: int | None = None  # None: the recipe's
     mm_size: int = 2048  # side of the float32 matmul that sets the device's FLOP rate (row 4)
+    cmd_notes: int = 16  # notes given to the command rows (6-10)
+    cmd_note_seconds: float = 4.0  # their length
+    cmd_rounds: int = 5  # interleaved rounds of each command row (every round starts processes)
 
 
 FULL = Sizes("full", rounds=9, logmel_clips=64, m2a_notes=32, grid=None, train_steps=20,
@@ -90,11 +113,12 @@ FULL = Sizes("full", rounds=9, logmel_clips=64, m2a_notes=32, grid=None, train_s
 QUICK_GRID = {"pitches": list(range(48, 72, 2)), "instruments_per_family": 2,
               "velocities": [50, 100], "vibrato_depths": [0.0]}  # fmt: skip  # 384 notes
 QUICK = Sizes("quick", rounds=7, logmel_clips=32, m2a_notes=8, grid=QUICK_GRID, train_steps=10,
-              fit_steps=5)  # fmt: skip
+              fit_steps=5, cmd_notes=4, cmd_rounds=1)  # fmt: skip
 SMOKE_GRID = {"pitches": [60, 67], "families": ["guitar", "organ"], "instruments_per_family": 1,
               "velocities": [50, 100], "vibrato_depths": [0.0]}  # fmt: skip  # 8 notes
 SMOKE = Sizes("smoke", rounds=1, logmel_clips=2, m2a_notes=1, grid=SMOKE_GRID, train_steps=1,
-              fit_steps=2, batch_size=4, mm_size=128)  # fmt: skip
+              fit_steps=2, batch_size=4, mm_size=128, cmd_notes=1, cmd_note_seconds=1.0,
+              cmd_rounds=1)  # fmt: skip
 
 
 @dataclass
@@ -105,6 +129,8 @@ class Settings:
     librosa_blas_threads: int = 1
     device: str = "cpu"
     shape: str = "default"  # rows 3-5: "default" (recipes/synthetic.yaml) or "nsynth"
+    run: Path | None = None  # command rows: this trained run folder (default: train a tiny one)
+    soundfont: Path | None = None  # command rows' notes (default: TimGM6mb if installed)
 
 
 def median(values: list[float]) -> float:
@@ -501,12 +527,13 @@ def write_note_wavs(folder: Path, recipe) -> tuple[Path, Path]:
 
 
 def morph_once(vae, a: Path, b: Path, out: Path, steps: int = MORPH_STEPS) -> dict[str, float]:
-    """What `audiovae morph MODEL A B -o OUT` does after loading the model, minus the PNG:
+    """What `audiovae morph MODEL A B -o OUT` does after loading the model, its PNG included:
     returns seconds per phase."""
     from audiovae.generate.latents import interpolate
     from audiovae.generate.render import encode_first_window, write_morph
+    from audiovae.plots import plot_spectrogram_grid
 
-    # the steps of audiovae.generate.render.morph (what the command calls), timed one by one
+    # the steps of audiovae.generate.operations.morph (what the command calls), one by one
     t0 = time.perf_counter()
     z_a, z_b = encode_first_window(vae, a), encode_first_window(vae, b)
     t1 = time.perf_counter()
@@ -516,7 +543,12 @@ def morph_once(vae, a: Path, b: Path, out: Path, steps: int = MORPH_STEPS) -> di
     t3 = time.perf_counter()
     write_morph(waves, out, vae.sample_rate)
     t4 = time.perf_counter()
-    return {"encode": t1 - t0, "decode": t2 - t1, "to_audio": t3 - t2, "write_wavs": t4 - t3}
+    cols = [f"{i / (steps - 1):.2f}" for i in range(steps)]
+    plot_spectrogram_grid(logmels[None].cpu(), out / "morph.png", col_labels=cols,
+                          title=f"{a.name} -> {b.name} (linear)")  # fmt: skip
+    t5 = time.perf_counter()
+    return {"encode": t1 - t0, "decode": t2 - t1, "to_audio": t3 - t2, "write_wavs": t4 - t3,
+            "write_png": t5 - t4}  # fmt: skip
 
 
 def generate(sizes: Sizes, settings: Settings, workspace: Workspace) -> dict:
@@ -555,10 +587,249 @@ def generate(sizes: Sizes, settings: Settings, workspace: Workspace) -> dict:
                     "real_time_factor_1_thread": audio_seconds / median(times["morph_1_thread"]),
                     "median_seconds_by_phase": by_phase,
                     "wav_writing": "included (7 step WAVs + morph_all.wav, PCM_16)",
-                    "png_writing": "excluded", "inputs": "two synthetic notes as float WAVs",
+                    "png_writing": "included (morph.png)",
+                    "inputs": "two synthetic notes as float WAVs",
                     "model_trained_steps": sizes.fit_steps},
         "settings": {"torch_threads": settings.threads, "device": settings.device},
     }  # fmt: skip
+
+
+# ------------------------------------------------------------ 6-11. commands as processes
+SOUNDFONT = Path("/usr/share/sounds/sf2/TimGM6mb.sf2")  # Debian timgm6mb-soundfont
+GM_PROGRAMS = [0, 4, 11, 16, 24, 27, 32, 40, 42, 48, 56, 60, 65, 68, 73, 80]  # 16 families
+COMMAND_RECIPE = NSYNTH_RECIPE  # resynth's front end: 16 kHz, 4 s, 128 mels (as issue #16)
+
+
+def render_soundfont_notes(folder: Path, count: int, seconds: float, soundfont: Path,
+                           sample_rate: int = 16000) -> list[Path]:  # fmt: skip
+    """`count` notes of `seconds` from General MIDI programs of `soundfont`, pitches spread over
+    two octaves, held for 3/4 of the note, as 16-bit WAVs. A fresh synth per note (replaying
+    notes on one synth carries voice state from note to note)."""
+    import fluidsynth
+
+    from audiovae.audio.io import write_wav
+
+    frames = int(round(seconds * sample_rate))
+    held = int(frames * 0.75)
+    paths = []
+    for i in range(count):
+        program, pitch = GM_PROGRAMS[i % len(GM_PROGRAMS)], 48 + (i * 7) % 25
+        synth = fluidsynth.Synth(samplerate=float(sample_rate), gain=0.5)
+        try:
+            font = synth.sfload(str(soundfont))
+            synth.program_select(0, font, 0, program)
+            synth.noteon(0, pitch, 100)
+            first = np.asarray(synth.get_samples(held), dtype=np.float32)
+            synth.noteoff(0, pitch)
+            rest = np.asarray(synth.get_samples(frames - held), dtype=np.float32)
+        finally:
+            synth.delete()
+        stereo = np.concatenate([first, rest]).reshape(-1, 2) / 32768.0
+        mono = stereo.mean(axis=1)
+        mono *= 0.9 / max(float(np.abs(mono).max()), 1e-6)
+        paths.append(write_wav(folder / f"gm{program:03d}_{pitch:03d}.wav", mono, sample_rate))
+    return paths
+
+
+def render_synthetic_notes(folder: Path, count: int, seconds: float) -> list[Path]:
+    """`count` notes of `seconds` spread over the default recipe's synthetic grid, as WAVs
+    (what `audiovae data synth --set data.clip_seconds=...` writes)."""
+    from audiovae.audio.io import write_wav
+    from audiovae.audio.synth import note_table, render_note
+    from audiovae.data.sources import synth_config
+    from audiovae.train.recipe import load_recipe
+
+    recipe = load_recipe(DEFAULT_RECIPE, [f"data.clip_seconds={seconds}"])
+    config = synth_config(recipe.data)
+    table = note_table(config)
+    picks = np.linspace(0, len(table) - 1, count).round().astype(int)
+    return [write_wav(folder / f"{table[i]['note_str']}.wav", render_note(table[i], config),
+                      config.sample_rate) for i in picks]  # fmt: skip
+
+
+def command_notes(workspace: Workspace) -> tuple[list[Path], str]:
+    """The command rows' notes (rendered once): (paths, where they came from)."""
+    if "notes" not in workspace._memo:
+        folder = workspace.root / "notes"
+        folder.mkdir(parents=True, exist_ok=True)
+        sizes, font = workspace.sizes, workspace.settings.soundfont or SOUNDFONT
+        try:
+            paths = render_soundfont_notes(folder, sizes.cmd_notes, sizes.cmd_note_seconds, font)
+            source = (
+                f"SoundFont {font.name} (FluidSynth), GM programs {GM_PROGRAMS[: sizes.cmd_notes]}"
+            )
+        except (ImportError, OSError, RuntimeError, AttributeError) as err:
+            for stale in folder.glob("*.wav"):
+                stale.unlink()
+            paths = render_synthetic_notes(folder, sizes.cmd_notes, sizes.cmd_note_seconds)
+            source = f"synthetic notes (no SoundFont: {type(err).__name__}: {err})"
+        workspace._memo["notes"] = (paths, source)
+    return workspace._memo["notes"]
+
+
+def command_run(workspace: Workspace) -> Path:
+    """The trained run the model-driven command rows use: --run, else a tiny one trained here."""
+    return workspace.settings.run or workspace.trained_run()
+
+
+def _process_env() -> dict[str, str]:
+    """The environment of every timed process: this tree first on the path, PASSIVE OpenMP."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    return env
+
+
+def process(args: list[str], cpu: list[float]) -> Callable[[], None]:
+    """A function that runs `python ARGS` to completion (failing loudly) and appends the CPU
+    seconds it used (user + system of the child) to `cpu`."""
+    import resource
+
+    env = _process_env()
+
+    def run() -> None:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        done = subprocess.run([sys.executable, *args], env=env, cwd=REPO, capture_output=True,
+                              text=True)  # fmt: skip
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if done.returncode != 0:
+            raise RuntimeError(f"python {' '.join(args[:3])} ... failed: {done.stderr[-2000:]}")
+        cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+
+    return run
+
+
+def _front_end_args(recipe) -> list[str]:
+    f = recipe.features
+    return ["--sr", str(recipe.data.sample_rate), "--n-fft", str(f.n_fft), "--hop",
+            str(f.hop_length), "--n-mels", str(f.n_mels), "--fmin", str(f.f_min), "--fmax",
+            str(f.f_max or recipe.data.sample_rate / 2), "--floor", str(f.log_floor),
+            "--blas-threads", "1"]  # fmt: skip
+
+
+def _command_row(label: str, ours: list[str], reference: list[str], workspace: Workspace,
+                 target: float | None, extra: dict) -> dict:  # fmt: skip
+    """Interleaved process timings of `ours` against `reference`: one table line and details."""
+    cpu: dict[str, list[float]] = {"ours": [], "reference": []}
+    fns = {"ours": process(ours, cpu["ours"]), "reference": process(reference, cpu["reference"])}
+    rounds = workspace.sizes.cmd_rounds
+    times = interleaved(fns, rounds, warmup=rounds > 1)  # warm-up: the OS file cache
+    ratio = round_ratio(times, "ours", "reference")
+    met = None if target is None else ratio >= target
+    shown = {k: median(v) for k, v in times.items()}
+    return {
+        "lines": [line(label, shown["ours"], shown["reference"], "s", ratio,
+                       "info" if target is None else f">= {target:g}x", met, extra["reference"])],
+        "details": {"seconds_per_round": times, "cpu_seconds_per_call": cpu,
+                    "cpu_ratio": median(cpu["reference"]) / median(cpu["ours"]),
+                    "ours": " ".join(ours), **extra},
+        "settings": {"processes": True, "omp_wait_policy": _process_env()["OMP_WAIT_POLICY"]},
+    }  # fmt: skip
+
+
+def startup(sizes: Sizes, settings: Settings, workspace: Workspace) -> dict:
+    """Row 6: `audiovae --help` and `audiovae morph --help` as processes, median of 5 or more."""
+    lines, details = [], {}
+    for label, args in (("audiovae --help", []), ("audiovae morph --help", ["morph"])):
+        cpu: list[float] = []
+        run = process(["-m", "audiovae", *args, "--help"], cpu)
+        times = interleaved({"help": run}, max(5, sizes.cmd_rounds))["help"]
+        seconds = median(times)
+        lines.append(line(f"start-up, {label}", seconds, 0.5, "s", 0.5 / seconds, "<= 0.5 s",
+                          seconds <= 0.5, "the 0.5 s target"))  # fmt: skip
+        details[label] = {"seconds": times, "cpu_seconds": cpu}
+    return {"lines": lines, "details": details, "settings": {"processes": True}}
+
+
+def cmd_resynth(sizes: Sizes, settings: Settings, workspace: Workspace) -> dict:
+    """Row 7: `audiovae resynth` of the notes vs librosa's mel_to_audio job, both processes."""
+    from audiovae.train.recipe import load_recipe
+
+    notes, source = command_notes(workspace)
+    out = workspace.root / "cmd"
+    ours = ["-m", "audiovae", "resynth", *map(str, notes), "--recipe", str(COMMAND_RECIPE),
+            "-o", str(out / "ours-resynth")]  # fmt: skip
+    reference = [
+        str(HERE / "librosa_jobs.py"),
+        "resynth",
+        *map(str, notes),
+        *_front_end_args(load_recipe(COMMAND_RECIPE)),
+        "-o",
+        str(out / "ref-resynth"),
+    ]
+    label = f"resynth, {len(notes)} notes, whole command"
+    return _command_row(label, ours, reference, workspace, 5.0, {
+        "reference": "librosa mel_to_audio job", "notes": source, "note_count": len(notes),
+        "note_seconds": sizes.cmd_note_seconds, "pngs": "one per note on both sides"})  # fmt: skip
+
+
+def cmd_reconstruct(sizes: Sizes, settings: Settings, workspace: Workspace) -> dict:
+    """Row 8: `audiovae reconstruct RUN` of the notes vs the librosa job at the run's front end."""
+    from audiovae.train.recipe import load_recipe
+
+    notes, source = command_notes(workspace)
+    run = command_run(workspace)
+    out = workspace.root / "cmd"
+    ours = ["-m", "audiovae", "reconstruct", str(run), *map(str, notes), "--device", "cpu",
+            "-o", str(out / "ours-reconstruct")]  # fmt: skip
+    reference = [str(HERE / "librosa_jobs.py"), "resynth", *map(str, notes),
+                 *_front_end_args(load_recipe(run / "recipe.yaml")), "-o",
+                 str(out / "ref-reconstruct")]  # fmt: skip
+    label = f"reconstruct, {len(notes)} notes, whole command"
+    return _command_row(label, ours, reference, workspace, None, {
+        "reference": "librosa mel_to_audio job", "notes": source, "run": str(run),
+        "note_count": len(notes)})  # fmt: skip
+
+
+def cmd_morph(sizes: Sizes, settings: Settings, workspace: Workspace) -> dict:
+    """Row 9: `audiovae morph RUN A B` as a process (WAVs and PNG), audio s per wall s."""
+    notes, source = command_notes(workspace)
+    run = command_run(workspace)
+    a, b = notes[0], notes[-1]
+    cpu: list[float] = []
+    fn = process(["-m", "audiovae", "morph", str(run), str(a), str(b), "--device", "cpu", "-o",
+                  str(workspace.root / "cmd" / "morph")], cpu)  # fmt: skip
+    rounds = workspace.sizes.cmd_rounds
+    times = interleaved({"morph": fn}, rounds, warmup=rounds > 1)["morph"]
+    from audiovae.train.recipe import load_recipe
+
+    clip = load_recipe(run / "recipe.yaml").data.clip_seconds
+    audio_seconds = MORPH_STEPS * clip
+    rtf = audio_seconds / median(times)
+    return {
+        "lines": [line("morph, whole command, audio s per wall s", rtf, 1.0, "x real time", rtf,
+                       "info", None, "real time")],
+        "details": {"seconds": times, "cpu_seconds": cpu, "audio_seconds": audio_seconds,
+                    "notes": source, "run": str(run)},
+        "settings": {"processes": True},
+    }  # fmt: skip
+
+
+def cmd_extract(sizes: Sizes, settings: Settings, workspace: Workspace) -> dict:
+    """Row 10: `audiovae extract RUN FOLDER` vs librosa log-mels of the same files to one .npz."""
+    from audiovae.train.recipe import load_recipe
+
+    notes, source = command_notes(workspace)
+    run = command_run(workspace)
+    out = workspace.root / "cmd"
+    ours = ["-m", "audiovae", "extract", str(run), str(notes[0].parent), "--device", "cpu", "-o",
+            str(out / "ours-features.npz")]  # fmt: skip
+    reference = [str(HERE / "librosa_jobs.py"), "logmel", *map(str, notes),
+                 *_front_end_args(load_recipe(run / "recipe.yaml")), "-o",
+                 str(out / "ref-logmels.npz")]  # fmt: skip
+    label = f"extract, folder of {len(notes)} notes, whole command"
+    return _command_row(label, ours, reference, workspace, None, {
+        "reference": "librosa log-mels to .npz", "notes": source, "run": str(run)})  # fmt: skip
+
+
+def cmd_report(sizes: Sizes, settings: Settings, workspace: Workspace) -> dict:
+    """Row 11: `audiovae report RUN` seconds, against one `audiovae --help` (start-up)."""
+    run = command_run(workspace)
+    out = workspace.root / "cmd" / "report.html"
+    return _command_row("report of the run, whole command", ["-m", "audiovae", "report",
+                        str(run), "--device", "cpu", "-o", str(out)], ["-m", "audiovae", "--help"],
+                        workspace, None, {"reference": "audiovae --help (start-up)",
+                                          "run": str(run)})  # fmt: skip
 
 
 ROWS: dict[str, Callable[..., dict]] = {
@@ -567,6 +838,12 @@ ROWS: dict[str, Callable[..., dict]] = {
     "train_pipeline": train_pipeline,
     "train_flops": train_flops,
     "generate": generate,
+    "startup": startup,
+    "cmd_resynth": cmd_resynth,
+    "cmd_reconstruct": cmd_reconstruct,
+    "cmd_morph": cmd_morph,
+    "cmd_extract": cmd_extract,
+    "cmd_report": cmd_report,
 }
 
 
@@ -671,8 +948,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--shape", choices=["default", "nsynth"], default="default",
                         help="rows 3-5: the default recipe's model, or recipes/nsynth.yaml's "
                              "(4 s clips, 128 mels, batch 256) on the synthetic notes")  # fmt: skip
+    parser.add_argument(
+        "--run",
+        type=Path,
+        default=None,
+        help="command rows: a trained run folder (default: train a tiny one)",
+    )
+    parser.add_argument("--soundfont", type=Path, default=None,
+                        help=f"command rows' notes (default: {SOUNDFONT} if installed, else "
+                             "synthetic notes)")  # fmt: skip
     args = parser.parse_args(argv)
-    settings = Settings(args.threads, args.librosa_blas_threads, args.device, args.shape)
+    settings = Settings(
+        args.threads, args.librosa_blas_threads, args.device, args.shape, args.run, args.soundfont
+    )
     torch.set_num_threads(settings.threads)
     report = run_suite(QUICK if args.quick else FULL, settings, args.only)
     path = write_report(report)

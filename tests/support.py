@@ -31,6 +31,9 @@ TINY = {
         "log_every": 20,
         "progress": False,
         "num_threads": 2,
+        # pinned: bit-exact checks (resume, torchrun equivalence) then mean the same on a GPU
+        # machine, where "auto" would train on CUDA; tests that want a GPU override it
+        "device": "cpu",
     },
 }
 

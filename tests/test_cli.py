@@ -72,7 +72,7 @@ def test_recipe_errors_are_one_line(tmp_path):
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
         f"error: {REPO / 'recipes/synthetic.yaml'}: unknown key 'model.latnt_dim'; "
-        "valid keys here: latent_dim, channels, kernel_size, groups, activation"
+        "valid keys here: latent_dim, channels, kernel_size, groups, activation, subspaces"
     ]
 
 

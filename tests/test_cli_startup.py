@@ -87,11 +87,11 @@ def test_export_format_names_match_the_registry():
 
 def test_lazy_package_attributes_resolve():
     import audiovae
-    import audiovae.export
+    import audiovae.downstream
     import audiovae.metrics
-    from audiovae.export.extract import extract_features
+    from audiovae.downstream.extract import extract_features
     from audiovae.metrics.disentanglement import mutual_info_gap
 
     assert audiovae.metrics.mutual_info_gap is mutual_info_gap
-    assert audiovae.export.extract_features is extract_features
+    assert audiovae.downstream.extract_features is extract_features
     assert audiovae.__version__

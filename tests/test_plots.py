@@ -89,8 +89,11 @@ def test_reconstructions_differ_for_different_data(tmp_path):
 
 
 def test_reconstructions_reject_mismatched_shapes(tmp_path):
-    with pytest.raises(ValueError, match="one shape"):
+    with pytest.raises(ValueError, match="one n and n_mels"):
         plot_reconstructions(torch.zeros(1, 8, 10), torch.zeros(2, 8, 10), tmp_path / "x.png")
+    # resynth: the input padded to the model's clip, the output cut to the file: frames differ
+    path = plot_reconstructions(torch.zeros(1, 8, 20), torch.ones(1, 8, 5), tmp_path / "y.png")
+    assert _pixels(path).size
 
 
 def test_grid_png_has_every_cell_and_one_scale(tmp_path):
@@ -118,3 +121,30 @@ def test_non_finite_values_do_not_break_the_scale(tmp_path):
     x = torch.randn(1, 2, 8, 8)
     x[0, 0, 0, 0] = float("-inf")
     assert _pixels(plot_spectrogram_grid(x, tmp_path / "n.png")).size > 0
+
+
+def test_confusion_png_puts_true_classes_down_and_predictions_across(tmp_path):
+    from audiovae.plots import plot_confusion
+
+    k = 6
+    matrix = np.zeros((k, k))
+    matrix[np.arange(k), (np.arange(k) + 1) % k] = 1.0  # each class predicted as the next one
+    path = plot_confusion(matrix, [f"c{i}" for i in range(k)], tmp_path / "c.png", "t")
+    pixels = _pixels(path)
+    full = _where(pixels, colour_table("Blues")[255])
+    full = full[full[:, 1] < pixels.shape[1] * 0.7]  # not the colour bar
+    rows = np.unique(full[:, 0] // 10)
+    assert len(full) > 0 and len(rows) > 5
+    # the off-diagonal: moving down one class moves right one class, except the last row (wraps)
+    order = np.argsort(full[:, 0])
+    top_row, bottom_row = full[order[: len(full) // k]], full[order[-(len(full) // k) :]]
+    assert top_row[:, 1].mean() > full[:, 1].min()  # row 0's cell is not in column 0
+    assert bottom_row[:, 1].mean() < top_row[:, 1].mean()  # the last row wrapped to column 0
+    with pytest.raises(ValueError, match="6 x 6"):
+        plot_confusion(np.zeros((5, 5)), [f"c{i}" for i in range(k)], tmp_path / "x.png", "t")
+
+
+def test_pyplot_still_reachable_for_line_plots():
+    from audiovae.plots import plt  # sweep's plots import it from here
+
+    assert plt.get_backend().lower() == "agg"

@@ -1,1 +1,1 @@
-"""Data sources (NSynth jsonwav, audio folders, synthetic notes) -> ClipSets of clips and labels."""
+"""Data sources (NSynth jsonwav, audio folders, synthetic notes, SoundFont renders) -> ClipSets."""

@@ -101,8 +101,12 @@ def _column_codes(values: list) -> np.ndarray:
     except ValueError:  # ragged lists
         arr = np.empty(0, dtype=object)
     if arr.ndim == 1 and arr.dtype.kind in "iubfU":
-        missing = np.isnan(arr) if arr.dtype.kind == "f" else (arr == "") if arr.dtype.kind == "U" \
-            else np.zeros(arr.size, dtype=bool)  # fmt: skip
+        if arr.dtype.kind == "f":
+            missing = np.isnan(arr)
+        elif arr.dtype.kind == "U":
+            missing = arr == ""
+        else:
+            missing = np.zeros(arr.size, dtype=bool)
         _, inverse = np.unique(arr[~missing], return_inverse=True)
         out = np.full(arr.size, MISSING, dtype=np.int64)
         out[~missing] = inverse.reshape(-1)

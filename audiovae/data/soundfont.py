@@ -319,10 +319,7 @@ def render_soundfont(
     (a complete examples.json means a complete render). DataError for a missing or non-SoundFont
     file, a program the bank lacks, or a non-empty `out` without force.
     """
-    from tqdm import tqdm
-
     from audiovae.data.soundfont_file import soundfont_info
-    from audiovae.data.soundfont_fluid import fluidsynth_versions
 
     settings = settings or RenderSettings()
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
@@ -331,7 +328,22 @@ def render_soundfont(
     info = soundfont_info(soundfont)  # checks the file before anything is written
     _check_out(out, force)
     started = time.perf_counter()
-    _init_worker(str(soundfont), info["sha256"], settings, str(out / "audio"))
+    try:
+        _init_worker(str(soundfont), info["sha256"], settings, str(out / "audio"))
+        summary = _render_all(soundfont, out, settings, info, workers, progress)
+    finally:
+        _release_state()
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _render_all(soundfont: Path, out: Path, settings: RenderSettings, info: dict[str, Any],
+                workers: int, progress: bool) -> RenderSummary:  # fmt: skip
+    """render_soundfont's body, with the SoundFont loaded in _STATE."""
+    from tqdm import tqdm
+
+    from audiovae.data.soundfont_fluid import fluidsynth_versions
+
     sfont = _STATE[1]
     instruments, unmapped = choose_instruments(sfont.presets, settings, str(soundfont))
 
@@ -422,8 +434,15 @@ def render_soundfont(
     lines.append(f"{hashlib.sha256(info_bytes).hexdigest()}  render_info.json")
     write_atomic(out / "checksums.sha256", ("\n".join(lines) + "\n").encode())
     write_atomic(out / "examples.json", examples_bytes)  # last: its presence means complete
-    summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _release_state() -> None:
+    """Free this process's loaded SoundFont (a large one holds hundreds of MB of samples)."""
+    global _STATE
+    if _STATE is not None:
+        _STATE[1].close()
+        _STATE = None
 
 
 def _versions() -> dict[str, str]:

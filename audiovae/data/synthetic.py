@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from audiovae.audio.io import fit_length
@@ -32,3 +34,19 @@ def synthetic_clipset(config: SynthConfig, clip_samples: int) -> ClipSet:
         fingerprint=config_fingerprint(config),
         info={"sample_rate": config.sample_rate, "clip_samples": clip_samples},
     )
+
+
+def synthetic_notes_folder(data, folder: str | Path) -> Path | None:
+    """The notes a synthetic recipe's data section generates, written once as an NSynth-format
+    folder (examples.json + audio/; kept when already there): the held-out data `sweep` evaluates
+    on by default. None when the recipe reads real data (a kind other than synthetic, or
+    `data.train` set)."""
+    from audiovae.audio.synth import write_nsynth_folder
+    from audiovae.data.sources import synth_config
+
+    if data.kind != "synthetic" or data.train:
+        return None
+    folder = Path(folder)
+    if not (folder / "examples.json").is_file():
+        write_nsynth_folder(folder, synth_config(data), progress=False)
+    return folder

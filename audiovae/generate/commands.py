@@ -1,6 +1,7 @@
 """Click commands for generation: reconstruct, resynth, morph, traverse, sample, swap.
 
-Each is a thin layer over AudioVAE and audiovae.generate; each prints where it wrote what.
+Each parses its arguments, calls one function of audiovae.generate and writes files; each prints
+where it wrote what.
 WAVs are at the model's sample rate; outputs that belong together (one morph, one traversal grid,
 one batch of samples) share one gain that only ever attenuates, so loudness differences survive
 and nothing clips.
@@ -23,6 +24,8 @@ ITERS = click.option("--iters", type=int, default=None,
                      help="Griffin-Lim iterations (default: the stage's default).")  # fmt: skip
 PHASE = click.option("--phase-init", type=click.Choice(["pghi", "random"]), default=None,
                      help="Initial phase for Griffin-Lim (default pghi).")  # fmt: skip
+NO_PNG = click.option("--no-png", "no_png", is_flag=True,
+                      help="Write only the WAVs (for batch jobs).")  # fmt: skip
 DEVICE = click.option("--device", default=None, help="cpu, cuda, mps (default: auto).")
 CONDITION = click.option(
     "--condition", "condition", multiple=True, metavar="LABEL=VALUE",
@@ -36,7 +39,7 @@ INPUT_CONDITION = click.option("--input-condition", "input_condition", multiple=
 
 def generation_options(func):
     """The options every model-driven generation command shares, and one-line user errors."""
-    for option in (_user_errors, INPUT_CONDITION, CONDITION, DEVICE, PHASE, ITERS, OUT):
+    for option in (_user_errors, INPUT_CONDITION, CONDITION, DEVICE, PHASE, ITERS, NO_PNG, OUT):
         func = option(func)
     return func
 
@@ -93,27 +96,25 @@ def _report(paths: list[Path]) -> None:
 @MODEL
 @click.argument("audio", nargs=-1, required=True, type=AUDIO_FILE)
 @generation_options
-def reconstruct(model, audio, out, iters, phase_init, device, condition, input_condition) -> None:
+def reconstruct(model, audio, out, no_png, iters, phase_init, device, condition,
+                input_condition) -> None:  # fmt: skip
     """Encode, decode and re-synthesise AUDIO files through MODEL (long files in windows)."""
-    from audiovae.generate.render import load_input, reconstruct_logmel, write_group
+    from audiovae.generate.operations import reconstruct as run
+    from audiovae.generate.render import write_group
     from audiovae.plots import plot_reconstructions
 
     vae = _load(model, device)
     enc, dec = _conditions(vae, condition, input_condition)
+    results = run(vae, list(audio), condition=enc, decode_condition=dec, n_iter=iters,
+                  phase_init=phase_init)  # fmt: skip
     written = []
-    for path in audio:
-        wave = load_input(vae, path)
-        lm_in, lm_out = reconstruct_logmel(vae, wave, enc, dec)
-        n = wave.shape[-1]
-        y = vae.to_audio(
-            lm_out, length=max(n, vae.clip_samples), n_iter=iters, phase_init=phase_init
-        )
-        y = y[..., :n]
-        files, _ = write_group(y.cpu(), [out / f"{path.stem}.reconstruction.wav"], vae.sample_rate)
-        png_path = out / f"{path.stem}.reconstruction.png"
-        png = plot_reconstructions(lm_in[None].cpu(), lm_out[None].cpu(), png_path,
-                                   titles=[path.name], frontend=vae.frontend)  # fmt: skip
-        written += files + [png]
+    for path, r in zip(audio, results, strict=True):
+        written += write_group(r.wave[None], [out / f"{path.stem}.reconstruction.wav"],
+                               vae.sample_rate)[0]  # fmt: skip
+        if not no_png:
+            written.append(plot_reconstructions(
+                r.input_logmel[None], r.logmel[None], out / f"{path.stem}.reconstruction.png",
+                titles=[path.name], frontend=vae.frontend))  # fmt: skip
     _report(written)
 
 
@@ -126,15 +127,12 @@ def reconstruct(model, audio, out, iters, phase_init, device, condition, input_c
               help="Take the front end from this run folder.")  # fmt: skip
 @ITERS
 @PHASE
+@NO_PNG
 @_user_errors
-def resynth(audio, out, recipe, model, iters, phase_init) -> None:
+def resynth(audio, out, recipe, model, iters, phase_init, no_png) -> None:
     """Front end + Griffin-Lim with no model in between: the ceiling of the vocoder-free stage."""
-    import torch
-
-    from audiovae.audio.io import load_audio
+    from audiovae.generate.operations import resynth as run
     from audiovae.generate.render import write_group
-    from audiovae.generate.windows import windowed_logmel
-    from audiovae.phase.stage import MelToAudio
     from audiovae.plots import plot_reconstructions
 
     if (recipe is None) == (model is None):
@@ -148,21 +146,15 @@ def resynth(audio, out, recipe, model, iters, phase_init) -> None:
 
         r = load_recipe(recipe)
         frontend, clip = frontend_from_recipe(r), r.data.clip_samples
-    kwargs = {k: v for k, v in (("n_iter", iters), ("phase_init", phase_init)) if v}
-    stage = MelToAudio(frontend, **kwargs)
+    results = run(frontend, list(audio), clip_samples=clip, n_iter=iters, phase_init=phase_init)
     written = []
-    for path in audio:
-        wave = load_audio(path, frontend.sample_rate)
-        lm = windowed_logmel(wave, clip, frontend, lambda x: x)
-        n = wave.shape[-1]
-        y = stage(lm[None], length=max(n, clip), generator=torch.Generator().manual_seed(0))[
-            ..., :n
-        ]
-        files, _ = write_group(y, [out / f"{path.stem}.resynth.wav"], frontend.sample_rate)
-        lm_back = frontend(y)
-        png = plot_reconstructions(lm[None], lm_back, out / f"{path.stem}.resynth.png",
-                                   titles=[path.name], frontend=frontend)  # fmt: skip
-        written += files + [png]
+    for path, r in zip(audio, results, strict=True):
+        written += write_group(r.wave[None], [out / f"{path.stem}.resynth.wav"],
+                               frontend.sample_rate)[0]  # fmt: skip
+        if not no_png:
+            written.append(plot_reconstructions(
+                r.logmel[None], frontend(r.wave[None]), out / f"{path.stem}.resynth.png",
+                titles=[path.name], frontend=frontend))  # fmt: skip
     _report(written)
 
 
@@ -185,26 +177,41 @@ def resynth(audio, out, recipe, model, iters, phase_init) -> None:
     show_default=True,
     help="Seconds between steps in all.wav.",
 )
+@click.option(
+    "--subspace",
+    default=None,
+    metavar="NAME",
+    help="Morph only this named latent block (e.g. timbre); the rest stays A's.",
+)
 @generation_options
 def morph(
-    model, a, b, steps, path_kind, crossfade, out, iters, phase_init, device, condition,
-    input_condition,
+    model, a, b, steps, path_kind, crossfade, subspace, out, no_png, iters, phase_init, device,
+    condition, input_condition,
 ) -> None:  # fmt: skip
     """Interpolate the latents of A and B: a WAV per step, all steps in a row, a PNG strip."""
-    from audiovae.generate.render import morph as render_morph
+    from audiovae.generate.operations import morph as run
     from audiovae.generate.render import write_morph
     from audiovae.plots import plot_spectrogram_grid
 
     vae = _load(model, device)
+    _check_block(vae, subspace, "--subspace")
     enc, dec = _conditions(vae, condition, input_condition)
-    logmels, waves = render_morph(
-        vae, a, b, steps, path_kind, enc, dec, n_iter=iters, phase_init=phase_init
-    )
-    files = write_morph(waves, out, vae.sample_rate, crossfade)
-    cols = [f"{i / (steps - 1):.2f}" for i in range(steps)]
-    files.append(plot_spectrogram_grid(logmels[None].cpu(), out / "morph.png", col_labels=cols,
-                                       title=f"{a.name} -> {b.name} ({path_kind})"))  # fmt: skip
+    m = run(vae, a, b, steps, path_kind, subspace=subspace, condition=enc, decode_condition=dec,
+            n_iter=iters, phase_init=phase_init)  # fmt: skip
+    files = write_morph(m.waves, out, vae.sample_rate, crossfade)
+    if not no_png:
+        cols = [f"{f:.2f}" for f in m.fractions]
+        title = f"{a.name} -> {b.name} ({path_kind}" + (f", {subspace} only)" if subspace else ")")
+        files.append(plot_spectrogram_grid(m.logmels[None], out / "morph.png", col_labels=cols,
+                                           title=title))  # fmt: skip
     _report(files)
+
+
+def _check_block(vae, name: str | None, option: str) -> None:
+    """A one-line error unless `name` is None or one of the model's named latent sub-spaces."""
+    if name is not None and name not in vae.subspaces:
+        known = ", ".join(vae.subspaces) or "none: it was trained without model.subspaces"
+        raise AudioVAEError(f"{option} {name!r}: this model's latent sub-spaces: {known}")
 
 
 def _parse_dims(text: str, latent_dim: int) -> list[int] | None:
@@ -225,49 +232,37 @@ def _parse_dims(text: str, latent_dim: int) -> list[int] | None:
 @click.option("--input", "input_path", type=AUDIO_FILE, default=None,
               help="Traverse around this sound's mu (default: the prior mean, 0).")  # fmt: skip
 @click.option("--dims", default="all", show_default=True, help="'all' or a comma list, e.g. 0,3,5.")
+@click.option("--subspace", default=None, metavar="NAME",
+              help="Only the dimensions of this named latent block (e.g. timbre).")  # fmt: skip
 @click.option("--range", "value_range", nargs=2, type=float, default=(-3.0, 3.0), show_default=True)
 @click.option("--steps", type=click.IntRange(min=2), default=7, show_default=True)
 @generation_options
 def traverse(
-    model, input_path, dims, value_range, steps, out, iters, phase_init, device, condition,
-    input_condition,
+    model, input_path, dims, subspace, value_range, steps, out, no_png, iters, phase_init, device,
+    condition, input_condition,
 ) -> None:  # fmt: skip
     """Vary one latent dimension at a time; dimensions ordered by KL, collapsed ones marked."""
     import torch
 
-    from audiovae.generate.latents import COLLAPSED_KL, kl_order, traversal_grid
-    from audiovae.generate.render import encode_first_window, write_group
+    from audiovae.generate.operations import traverse as run
+    from audiovae.generate.render import write_group
     from audiovae.plots import plot_spectrogram_grid
 
     vae = _load(model, device)
-    kl = vae.meta.get("valid_kl_per_dim")
-    if kl:
-        order, collapsed = kl_order(kl)
-    else:  # a run saved before KL per dimension was recorded: keep index order, mark nothing
-        order, collapsed = list(range(vae.latent_dim)), [False] * vae.latent_dim
     chosen = _parse_dims(dims, vae.latent_dim)
-    if chosen is not None:
-        keep = set(chosen)
-        pairs = [(d, c) for d, c in zip(order, collapsed, strict=True) if d in keep]
-        order, collapsed = [d for d, _ in pairs], [c for _, c in pairs]
+    _check_block(vae, subspace, "--subspace")
+    if subspace is not None and chosen is not None:
+        raise AudioVAEError("give --dims or --subspace, not both")
     enc, dec = _conditions(vae, condition, input_condition, needs_input=input_path is not None)
-    center = (
-        encode_first_window(vae, input_path, enc) if input_path else torch.zeros(vae.latent_dim)
-    )
-    values = torch.linspace(value_range[0], value_range[1], steps)
-    grid = traversal_grid(center.cpu(), order, values)
-    logmels = vae.decode(grid.flatten(0, 1), condition=dec).cpu()
-    waves = vae.to_audio(
-        logmels, length=vae.clip_samples, n_iter=iters, phase_init=phase_init
-    ).cpu()
-    names = [out / f"dim{d:02d}_{c:02d}.wav" for d in order for c in range(steps)]
-    files, _ = write_group(waves, names, vae.sample_rate)
-    rows = [f"z{d}" + (f" KL {kl[d]:.2f}" if kl else "") + (" (collapsed)" if col else "")
-            for d, col in zip(order, collapsed, strict=True)]  # fmt: skip
-    cols = [f"{v:+.2f}" for v in values.tolist()]
-    title = f"rows by KL; collapsed: KL < {COLLAPSED_KL} nats" if kl else "KL unknown: index order"
-    grid_lm = logmels.view(len(order), steps, *logmels.shape[1:])
-    files.append(plot_spectrogram_grid(grid_lm, out / "traverse.png", rows, cols, title=title))
+    values = torch.linspace(value_range[0], value_range[1], steps).tolist()
+    t = run(vae, input_path, dims=chosen, subspace=subspace, values=values, condition=enc,
+            decode_condition=dec, n_iter=iters, phase_init=phase_init)  # fmt: skip
+    names = [out / f"dim{d:02d}_{c:02d}.wav" for d in t.dims for c in range(steps)]
+    files, _ = write_group(t.waves.flatten(0, 1), names, vae.sample_rate)
+    if not no_png:
+        cols = [f"{v:+.2f}" for v in t.values]
+        files.append(plot_spectrogram_grid(t.logmels, out / "traverse.png", t.row_labels, cols,
+                                           title=t.title))  # fmt: skip
     _report(files)
 
 
@@ -278,26 +273,25 @@ def traverse(
 @click.option("--seed", type=int, default=0, show_default=True)
 @generation_options
 def sample(
-    model, count, temperature, seed, out, iters, phase_init, device, condition, input_condition
+    model, count, temperature, seed, out, no_png, iters, phase_init, device, condition,
+    input_condition,
 ) -> None:  # fmt: skip
     """Decode N draws from the prior N(0, temperature^2 I)."""
-    from audiovae.generate.latents import sample_prior
+    from audiovae.generate.operations import sample as run
     from audiovae.generate.render import write_group
     from audiovae.plots import plot_spectrogram_grid
 
     vae = _load(model, device)
     _, dec = _conditions(vae, condition, input_condition, needs_input=False)
-    z = sample_prior(count, vae.latent_dim, temperature, seed)
-    logmels = vae.decode(z, condition=dec).cpu()
-    waves = vae.to_audio(
-        logmels, length=vae.clip_samples, n_iter=iters, phase_init=phase_init
-    ).cpu()
+    s = run(vae, count, temperature=temperature, seed=seed, condition=dec, n_iter=iters,
+            phase_init=phase_init)  # fmt: skip
     files, _ = write_group(
-        waves, [out / f"sample_{i:03d}.wav" for i in range(count)], vae.sample_rate
+        s.waves, [out / f"sample_{i:03d}.wav" for i in range(count)], vae.sample_rate
     )
-    files.append(plot_spectrogram_grid(logmels[None], out / "samples.png",
-                                       col_labels=[str(i) for i in range(count)],
-                                       title=f"prior samples, T={temperature}"))  # fmt: skip
+    if not no_png:
+        files.append(plot_spectrogram_grid(s.logmels[None], out / "samples.png",
+                                           col_labels=[str(i) for i in range(count)],
+                                           title=f"prior samples, T={temperature}"))  # fmt: skip
     _report(files)
 
 
@@ -313,69 +307,38 @@ def sample(
 @click.option(
     "--k",
     "k",
-    type=int,
+    type=click.IntRange(min=1),
     default=None,
-    help="How many factor dims (default: a quarter of the latent).",
+    help="How many factor dims (default: half of the latent).",
 )
+@click.option("--take", default=None, metavar="NAME",
+              help="Take this named latent block from B (e.g. pitch: A's timbre at B's pitch); "
+              "default on a model with sub-spaces: the block tied to --factor.")  # fmt: skip
 @generation_options
 def swap(
-    model, a, b, dims, factor, k, out, iters, phase_init, device, condition, input_condition
+    model, a, b, dims, factor, k, take, out, no_png, iters, phase_init, device, condition,
+    input_condition,
 ) -> None:  # fmt: skip
     """Decode A's latent with some dimensions taken from B: A's timbre at B's pitch."""
-    import torch
-
-    from audiovae.generate.latents import swap as swap_latents
-    from audiovae.generate.render import encode_first_window, write_group
+    from audiovae.generate.render import write_group
+    from audiovae.generate.swapping import swap as run
     from audiovae.plots import plot_spectrogram_grid
 
     vae = _load(model, device)
-    chosen = _parse_dims(dims, vae.latent_dim) if dims else factor_dims_of(vae, factor, k)
+    chosen = _parse_dims(dims, vae.latent_dim) if dims else None
+    _check_block(vae, take, "--take")
+    if take is not None and chosen is not None:
+        raise AudioVAEError("give --dims or --take, not both")
     enc, dec = _conditions(vae, condition, input_condition)
-    z_a, z_b = encode_first_window(vae, a, enc), encode_first_window(vae, b, enc)
-    z = torch.stack([z_a, z_b, swap_latents(z_a, z_b, chosen)])
-    logmels = vae.decode(z, condition=dec).cpu()
-    waves = vae.to_audio(
-        logmels, length=vae.clip_samples, n_iter=iters, phase_init=phase_init
-    ).cpu()
+    s = run(vae, a, b, dims=chosen, factor=factor, k=k, take=take, condition=enc,
+            decode_condition=dec, n_iter=iters, phase_init=phase_init)  # fmt: skip
     names = [out / "swap_a.wav", out / "swap_b.wav", out / "swap.wav"]
-    files, _ = write_group(waves, names, vae.sample_rate)
-    files.append(plot_spectrogram_grid(logmels[None], out / "swap.png",
-                                       col_labels=["A", "B", f"A, B's dims {chosen}"]))  # fmt: skip
-    click.echo(f"took dimensions {chosen} from {b.name}")
+    files, _ = write_group(s.waves, names, vae.sample_rate)
+    if not no_png:
+        files.append(plot_spectrogram_grid(s.logmels[None], out / "swap.png", col_labels=s.labels))
+    what = f"the {s.block} block, dimensions {s.dims}" if s.block else f"dimensions {s.dims}"
+    click.echo(f"took {what} from {b.name}")
     _report(files)
-
-
-def factor_dims_of(vae, factor: str, k: int | None, max_clips: int = 4096) -> list[int]:
-    """Dimensions that best explain `factor`, from the model's own training notes (its cache)."""
-    import numpy as np
-
-    from audiovae.features.cache import FeatureCache
-    from audiovae.generate.latents import factor_dims
-
-    try:  # measured when training ended, kept in the run folder: no cache needed
-        stored = vae.factor_dims(factor, k or max(1, vae.latent_dim // 2))
-    except ValueError as exc:
-        raise AudioVAEError(str(exc)) from None
-    if stored is not None:
-        return stored
-    cache_path = vae.meta.get("manifest", {}).get("data", {}).get("train_cache")
-    if not cache_path or not (Path(cache_path) / "meta.json").is_file():
-        raise AudioVAEError(
-            f"the training feature cache of this model is gone ({cache_path}); pass --dims, "
-            "or rebuild it by training the same recipe"
-        )
-    cache = FeatureCache.open(Path(cache_path))
-    if factor not in cache.labels:
-        raise AudioVAEError(
-            f"label {factor!r} not in the training data; have: {sorted(cache.labels)}"
-        )
-    idx = np.random.default_rng(0).permutation(len(cache))[:max_clips]
-    from audiovae.export.extract import clip_condition
-
-    cond = clip_condition(vae, cache.labels, idx, cache_path)
-    mu = vae.encode_logmel(cache.batch(idx), condition=cond)[0].cpu().numpy()
-    labels = np.array([str(cache.labels[factor][i]) for i in idx])
-    return factor_dims(mu, labels, k or max(1, vae.latent_dim // 2))
 
 
 COMMANDS = [reconstruct, resynth, morph, traverse, sample, swap]

@@ -11,6 +11,18 @@ from audiovae.cli_support import RUN_DIR
 from audiovae.cli_support import user_errors as _user_errors
 
 
+def _mig_bins(ctx: click.Context, param: click.Parameter, value: str) -> int | str:
+    if value == "values":
+        return value
+    try:
+        bins = int(value)
+    except ValueError:
+        bins = 0
+    if bins < 2:
+        raise click.BadParameter(f'expected an integer >= 2 or "values", got {value!r}')
+    return bins
+
+
 @click.command()
 @click.argument("model", type=RUN_DIR)
 @click.argument("data", type=click.Path(exists=True, path_type=Path))
@@ -29,11 +41,18 @@ from audiovae.cli_support import user_errors as _user_errors
               help="Labels to score as factors (default: every discrete label).")  # fmt: skip
 @click.option("--listen-pairs", type=int, default=48, show_default=True,
               help="Note pairs of the listening swap test (0: skip).")  # fmt: skip
+@click.option("--mig-bins", default="20", show_default=True, callback=_mig_bins,
+              help='Equal-width bins per code dimension for MIG, or "values": as many as each '
+                   "factor has values (20 bins cap a 24-valued factor at 0.94).")  # fmt: skip
+@click.option("--dci-estimator", type=click.Choice(["random_forest", "gradient_boosting"]),
+              default="random_forest", show_default=True,
+              help="DCI importances from a random forest, or from gradient boosting "
+                   "(disentanglement_lib's estimator; slower).")  # fmt: skip
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--device", default=None, help="cpu, cuda, mps (default: auto).")
 @_user_errors
 def evaluate(model, data, out, checkpoint, iwae_clips, iwae_k, audio_clips, seed, factors,
-             listen_pairs, cache_dir, device) -> None:  # fmt: skip
+             mig_bins, dci_estimator, listen_pairs, cache_dir, device) -> None:  # fmt: skip
     """Reconstruction, KL, active units, log p(x) and disentanglement of MODEL on DATA."""
     from audiovae.metrics.evaluate import evaluate as run
     from audiovae.metrics.listening import listening_lines
@@ -42,7 +61,8 @@ def evaluate(model, data, out, checkpoint, iwae_clips, iwae_k, audio_clips, seed
     result = run(
         model, data, checkpoint=checkpoint, iwae_clips=iwae_clips, iwae_k=iwae_k,
         audio_clips=audio_clips, seed=seed, factors=list(factors) or None, cache_dir=cache_dir,
-        device=device, listen_pairs=listen_pairs, examples_dir=out.with_suffix(".swaps"),
+        device=device, mig_bins=mig_bins, dci_estimator=dci_estimator,
+        listen_pairs=listen_pairs, examples_dir=out.with_suffix(".swaps"),
     )  # fmt: skip
     out.write_text(json.dumps(result, indent=1))
     rec = result["reconstruction"]
@@ -62,9 +82,12 @@ def evaluate(model, data, out, checkpoint, iwae_clips, iwae_k, audio_clips, seed
     if "factors" in dis:
         click.echo(f"{'factors':<22} {', '.join(dis['factors'])}")
         for key in ("mig", "sap", "factor_vae_score", "beta_vae_score"):
-            click.echo(f"{key:<22} {dis[key]:.3f}")
-        for key, value in dis["dci"].items():
+            if key in dis:
+                click.echo(f"{key:<22} {dis[key]:.3f}")
+        for key, value in dis.get("dci", {}).items():
             click.echo(f"{'dci ' + key:<22} {value:.3f}")
+        for key, error in dis.get("errors", {}).items():
+            click.echo(f"{key:<22} failed: {error}")
     for line in listening_lines(result["listening"]):
         click.echo(line)
     click.echo(f"wrote {out}")

@@ -22,6 +22,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 __all__ = [
+    "DCI_ESTIMATORS",
     "beta_vae_points",
     "beta_vae_score",
     "dci",
@@ -179,20 +180,36 @@ def equal_width_bins(codes: np.ndarray, n_bins: int = 20) -> np.ndarray:
 
 
 def mutual_info_gap(
-    codes: np.ndarray, factors: np.ndarray, n_bins: int = 20
+    codes: np.ndarray, factors: np.ndarray, n_bins: int | str = 20
 ) -> tuple[float, dict[str, Any]]:
     """Mutual Information Gap (Chen et al. 2018, "Isolating Sources of Disentanglement in VAEs").
 
     Each code dimension is cut into `n_bins` equal-width bins; for each factor v_k the gap between
     the largest and second-largest I(z_j; v_k) over code dimensions, divided by H(v_k), is averaged
-    over factors. 1: every factor lives in one dimension alone; 0: no dimension stands out."""
+    over factors. 1: every factor lives in one dimension alone; 0: no dimension stands out.
+
+    `n_bins="values"` cuts the codes into as many bins as each factor has values, for that factor:
+    with a fixed number of bins B, I(z_j; v_k) <= log B, so a factor with more than B equally
+    frequent values cannot reach 1 (20 bins cap a 24-valued factor at log 20 / log 24 = 0.94)."""
     codes, factors, kept, skipped = _check_codes_factors(codes, factors)
     if codes.shape[1] < 2:
         raise ValueError(f"MIG needs at least 2 code dimensions, got {codes.shape[1]}")
-    binned = equal_width_bins(codes, n_bins)
     d, k = codes.shape[1], factors.shape[1]
+    if n_bins == "values":
+        bins_per_factor = [int(np.unique(factors[:, f]).size) for f in range(k)]
+    elif isinstance(n_bins, (int, np.integer)) and not isinstance(n_bins, bool):
+        bins_per_factor = [int(n_bins)] * k
+    else:
+        raise ValueError(f'n_bins must be an integer >= 2 or "values", got {n_bins!r}')
+    binned = {b: equal_width_bins(codes, b) for b in sorted(set(bins_per_factor))}
     mi = np.array(
-        [[discrete_mutual_info(binned[:, j], factors[:, f]) for f in range(k)] for j in range(d)]
+        [
+            [
+                discrete_mutual_info(binned[bins_per_factor[f]][:, j], factors[:, f])
+                for f in range(k)
+            ]
+            for j in range(d)
+        ]
     )
     entropy = np.array([discrete_entropy(factors[:, f]) for f in range(k)])
     top = -np.sort(-mi, axis=0)
@@ -201,12 +218,13 @@ def mutual_info_gap(
         "metric": "mig",
         "estimator": {
             "discretisation": "equal-width bins over each code dimension's range",
-            "n_bins": int(n_bins),
+            "n_bins": n_bins if n_bins == "values" else int(n_bins),
             "mutual_info": "plug-in, from the contingency table, nats",
             "normaliser": "factor entropy H(v_k)",
         },
         "factors": kept,
         "skipped_factors": skipped,
+        "bins_per_factor": bins_per_factor,
         "per_factor": gaps.tolist(),
         "mutual_info": mi.tolist(),
         "factor_entropy": entropy.tolist(),
@@ -277,21 +295,52 @@ def sap_score(
 # ---------------------------------------------------------------- DCI
 
 
+DCI_ESTIMATORS = ("random_forest", "gradient_boosting")
+
+
+def _dci_classifier(estimator: str, n_estimators: int | None, max_depth: int | None, seed: int):
+    """The per-factor classifier whose feature importances make DCI's importance matrix."""
+    if estimator == "random_forest":
+        return RandomForestClassifier(
+            n_estimators=30 if n_estimators is None else n_estimators,
+            max_depth=max_depth,
+            max_features=None,
+            random_state=seed,
+            n_jobs=1,
+        )
+    if estimator == "gradient_boosting":
+        if max_depth is not None:
+            raise ValueError(
+                "max_depth applies to the random forest; gradient boosting keeps scikit-learn's "
+                "default (depth 3), as disentanglement_lib does"
+            )
+        from sklearn.ensemble import GradientBoostingClassifier
+
+        return GradientBoostingClassifier(
+            n_estimators=100 if n_estimators is None else n_estimators, random_state=seed
+        )
+    raise ValueError(f"DCI estimator must be one of {list(DCI_ESTIMATORS)}, got {estimator!r}")
+
+
 def dci_importance_matrix(
     train_codes: np.ndarray,
     train_factors: np.ndarray,
     test_codes: np.ndarray,
     test_factors: np.ndarray,
     *,
-    n_estimators: int = 30,
+    estimator: str = "random_forest",
+    n_estimators: int | None = None,
     max_depth: int | None = None,
     random_state: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Importance matrix R [d, k] of Eastwood and Williams 2018 ("A Framework for the Quantitative
     Evaluation of Disentangled Representations"), with per-factor train and test accuracies.
 
-    Column k is the impurity-based `feature_importances_` of a random forest (`n_estimators` trees,
-    every feature considered at each split, `max_depth`) that predicts factor k from all codes."""
+    Column k is the impurity-based `feature_importances_` of a classifier that predicts factor k
+    from all codes: `estimator="random_forest"` (default; `n_estimators` trees, default 30, every
+    feature considered at each split, `max_depth`) or `"gradient_boosting"` (scikit-learn's
+    `GradientBoostingClassifier` with its defaults, 100 stages of depth 3: disentanglement_lib's
+    estimator, whose importances concentrate more, so its disentanglement comes out higher)."""
     train_codes = np.asarray(train_codes, dtype=np.float64)
     test_codes = np.asarray(test_codes, dtype=np.float64)
     train_factors = np.asarray(train_factors)
@@ -312,17 +361,11 @@ def dci_importance_matrix(
     train_acc = np.zeros(k)
     test_acc = np.zeros(k)
     for f in range(k):
-        forest = RandomForestClassifier(
-            n_estimators=n_estimators,
-            max_depth=max_depth,
-            max_features=None,
-            random_state=random_state,
-            n_jobs=1,
-        )
-        forest.fit(train_codes, train_factors[:, f])
-        importance[:, f] = forest.feature_importances_
-        train_acc[f] = forest.score(train_codes, train_factors[:, f])
-        test_acc[f] = forest.score(test_codes, test_factors[:, f])
+        model = _dci_classifier(estimator, n_estimators, max_depth, random_state)
+        model.fit(train_codes, train_factors[:, f])
+        importance[:, f] = np.abs(model.feature_importances_)
+        train_acc[f] = model.score(train_codes, train_factors[:, f])
+        test_acc[f] = model.score(test_codes, test_factors[:, f])
     return importance, train_acc, test_acc
 
 
@@ -332,17 +375,21 @@ def dci(
     rng: np.random.Generator | int,
     *,
     test_fraction: float = 0.3,
-    n_estimators: int = 30,
+    estimator: str = "random_forest",
+    n_estimators: int | None = None,
     max_depth: int | None = None,
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """DCI disentanglement, completeness and informativeness (Eastwood and Williams 2018).
 
-    From the importance matrix R [d, k] (`dci_importance_matrix`, fitted on a random train split):
+    From the importance matrix R [d, k] (`dci_importance_matrix`, fitted on a random train split
+    with `estimator`: "random_forest" or disentanglement_lib's "gradient_boosting"):
     disentanglement = sum_j rho_j (1 - H_k(R_j. / sum R_j.)) with rho_j = sum R_j. / sum R;
     completeness = mean over factors of (1 - H_d(R_.k / sum R_.k)); informativeness = mean test
-    accuracy of the per-factor forests. Entropies use log base k (resp. d), so each score is in
+    accuracy of the per-factor classifiers. Entropies use log base k (resp. d), so each score is in
     [0, 1]; with a single factor, disentanglement is undefined and reported as NaN."""
     codes, factors, kept, skipped = _check_codes_factors(codes, factors)
+    if estimator not in DCI_ESTIMATORS:
+        raise ValueError(f"DCI estimator must be one of {list(DCI_ESTIMATORS)}, got {estimator!r}")
     gen = _generator(rng)
     train, test = _split(codes.shape[0], test_fraction, gen)
     importance, train_acc, test_acc = dci_importance_matrix(
@@ -350,6 +397,7 @@ def dci(
         factors[train],
         codes[test],
         factors[test],
+        estimator=estimator,
         n_estimators=n_estimators,
         max_depth=max_depth,
         random_state=_seed_for_sklearn(gen),
@@ -372,13 +420,17 @@ def dci(
         "completeness": float(np.mean(per_factor)),
         "informativeness": float(np.mean(test_acc)),
     }
+    forest = estimator == "random_forest"
     details = {
         "metric": "dci",
         "estimator": {
-            "importance": "random forest impurity importances, every feature at each split",
-            "n_estimators": int(n_estimators),
-            "max_depth": max_depth,
-            "informativeness": "mean test accuracy of the per-factor forests",
+            "importance": "random forest impurity importances, every feature at each split"
+            if forest
+            else "gradient boosting impurity importances (disentanglement_lib's estimator)",
+            "classifier": estimator,
+            "n_estimators": int(n_estimators or (30 if forest else 100)),
+            "max_depth": max_depth if forest else 3,
+            "informativeness": "mean test accuracy of the per-factor classifiers",
             "completeness_average": "unweighted mean over factors",
             "test_fraction": float(test_fraction),
         },

@@ -10,7 +10,9 @@ Estimator choices (all named in the output):
   (Burda et al. 2016, section 5.2).
 - log p(x): the k-sample importance-weighted bound (Burda et al. 2016) on a seeded subset.
 - disentanglement: the metrics of audiovae.metrics.disentanglement on mu, with every discrete label
-  as a factor (see `factor_labels`).
+  as a factor (see `factor_labels`); `mig_bins` (20 or "values") and `dci_estimator`
+  ("random_forest" or disentanglement_lib's "gradient_boosting") pick those two estimators. A
+  metric that fails is named under `errors`; the others still score.
 - listening: pitch swaps among held-out instruments judged by pYIN and a family classifier, with
   the Griffin-Lim ceiling and leakage probes (audiovae.metrics.listening).
 """
@@ -24,11 +26,12 @@ import numpy as np
 import torch
 
 from audiovae.api import AudioVAE
-from audiovae.errors import DataError
-from audiovae.export.extract import clip_condition, model_cache, open_data
+from audiovae.checkpoints import load_checkpoint
+from audiovae.data.sources import open_data
+from audiovae.downstream.extract import clip_condition, model_cache
+from audiovae.errors import AudioVAEError, DataError
 from audiovae.objectives.kl import gaussian_kl
 from audiovae.objectives.likelihood import ReconstructionLikelihood
-from audiovae.train.checkpoint import load_checkpoint
 
 ACTIVE_UNIT_THRESHOLD = 0.01
 MAX_FACTOR_VALUES = 200
@@ -99,6 +102,8 @@ def evaluate(
     device: str | None = None,
     progress: bool = True,
     codes_path: str | Path | None = None,
+    mig_bins: int | str = 20,
+    dci_estimator: str = "random_forest",
     listen_pairs: int = 48,
     examples_dir: str | Path | None = None,
 ) -> dict[str, Any]:
@@ -106,6 +111,7 @@ def evaluate(
     `codes_path` also saves mu [clips, latent] as .npy (what UDR compares across seeds).
     `listen_pairs` swaps are scored by the listening test (0: skip; audiovae.metrics.listening),
     a few of them written as WAVs into `examples_dir` when given."""
+    _check_metric_options(mig_bins, dci_estimator)
     run_dir = Path(run_dir)
     vae = AudioVAE.load(run_dir, checkpoint=checkpoint, device=device)
     src = open_data(data, sample_rate=vae.sample_rate, clip_samples=vae.clip_samples)
@@ -151,7 +157,7 @@ def evaluate(
     result["spectral_convergence"] = _spectral_convergence(vae, src, cache, audio_clips, rng)
     result["log_px"] = _log_px(vae, run_dir, checkpoint, src, cache, iwae_clips, iwae_k, rng, norm)
     result["disentanglement"] = _disentanglement(
-        mu_all, factor_labels(cache.labels, n, factors), seed
+        mu_all, factor_labels(cache.labels, n, factors), seed, mig_bins, dci_estimator
     )
     from audiovae.metrics.listening import listening_section
 
@@ -160,6 +166,19 @@ def evaluate(
         progress=progress,
     )  # fmt: skip
     return result
+
+
+def _check_metric_options(mig_bins: int | str, dci_estimator: str) -> None:
+    from audiovae.metrics.disentanglement import DCI_ESTIMATORS
+
+    if mig_bins != "values" and not (
+        isinstance(mig_bins, int) and not isinstance(mig_bins, bool) and mig_bins >= 2
+    ):
+        raise AudioVAEError(f'mig_bins: expected an integer >= 2 or "values", got {mig_bins!r}')
+    if dci_estimator not in DCI_ESTIMATORS:
+        raise AudioVAEError(
+            f"dci_estimator: expected one of {list(DCI_ESTIMATORS)}, got {dci_estimator!r}"
+        )
 
 
 def _subset(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -217,7 +236,13 @@ def _log_px(vae, run_dir, checkpoint, src, cache, size, k, rng, norm) -> dict[st
     }
 
 
-def _disentanglement(mu: np.ndarray, factors: dict[str, np.ndarray], seed: int) -> dict[str, Any]:
+def _disentanglement(
+    mu: np.ndarray,
+    factors: dict[str, np.ndarray],
+    seed: int,
+    mig_bins: int | str = 20,
+    dci_estimator: str = "random_forest",
+) -> dict[str, Any]:
     """Every disentanglement metric on mu against the discrete factors."""
     if not factors:
         return {"skipped": "the data carries no discrete factor labels"}
@@ -227,9 +252,9 @@ def _disentanglement(mu: np.ndarray, factors: dict[str, np.ndarray], seed: int) 
     matrix = np.stack([factors[k] for k in names], axis=1)
     out: dict[str, Any] = {"factors": names}
     metrics = {
-        "mig": lambda rng: dm.mutual_info_gap(mu, matrix),
+        "mig": lambda rng: dm.mutual_info_gap(mu, matrix, mig_bins),
         "sap": lambda rng: dm.sap_score(mu, matrix, rng),
-        "dci": lambda rng: dm.dci(mu, matrix, rng),
+        "dci": lambda rng: dm.dci(mu, matrix, rng, estimator=dci_estimator),
         "factor_vae_score": lambda rng: dm.factor_vae_score(mu, matrix, rng),
         "beta_vae_score": lambda rng: dm.beta_vae_score(mu, matrix, rng),
     }

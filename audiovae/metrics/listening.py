@@ -212,7 +212,7 @@ def listening_test(
     """The listening section of `audiovae evaluate` and up to `examples` swaps to play
     (dicts with ids, pitches and waveforms a, b, swap). `cache` holds the real log-mels of `src`
     and `mu` their posterior means (rows in cache order). `swap` defaults to `dims_swap`."""
-    from audiovae.export.probe import instrument_split
+    from audiovae.downstream.probe import instrument_split
 
     labels = cache.labels
     inst_name = _first_label(labels, INSTRUMENT_LABELS)

@@ -50,6 +50,11 @@ class Objective(nn.Module):
     holding whole pairs."""
 
     @classmethod
+    def is_paired(cls, config: ObjectiveConfig) -> bool:
+        """Whether this objective, so configured, learns from pairs (needs `data.pairs`)."""
+        return cls.paired
+
+    @classmethod
     def labels_needed(cls, config: ObjectiveConfig) -> list[str]:
         """Data labels this objective reads per batch (none by default). For an objective that
         names some, the trainer builds each label's vocabulary from the training notes, passes

@@ -17,6 +17,11 @@ labels; the rest contribute only recon + KL). Under torchrun the labelled count 
 global batch, so N processes train exactly as one. The reversal's scale ramps linearly from 0 to 1
 over `adversary_warmup_steps`, a pure function of the step (exact resume).
 
+With `pairs: true` (and `data.pairs` in the recipe) it also learns from pairs of notes, labelled
+or not: each pair's dims whose KL(q1 || q2) lies below the pair's midpoint take the average of the
+two posteriors before z is drawn, as in Ada-GVAE (Locatello et al. 2020; objectives/ada_gvae.py),
+so notes without labels still shape the blocks through what they share with their partners.
+
 A classifier on each block was chosen over the per-label Gaussian-mixture prior of Luo et al.
 (ISMIR 2019): it needs no prior re-fit when a label has many values, masks unlabelled notes with no
 extra inference step, and leaves the prior N(0, I), so sampling and traversal work as for beta-VAE.
@@ -31,7 +36,12 @@ from torch import nn
 from audiovae.models.noise import current_shard, gather_batch
 from audiovae.models.subspaces import block_slices
 from audiovae.objectives import register_objective
-from audiovae.objectives.base import ObjectiveOutput
+from audiovae.objectives.ada_gvae import (
+    adaptive_shared_mask,
+    group_average,
+    pairwise_gaussian_kl,
+)
+from audiovae.objectives.base import ObjectiveOutput, PosteriorPass
 from audiovae.objectives.beta_vae import BetaVAE, BetaVAEConfig
 from audiovae.objectives.kl import gaussian_kl
 from audiovae.objectives.reversal import reverse_gradient
@@ -51,6 +61,11 @@ class SubspaceVAEConfig(BetaVAEConfig):
         1.0, gt=0, le=1, description="share of training notes whose labels are used"
     )
     hidden: int = Field(64, ge=0, description="hidden units of each head (0: linear heads)")
+    pairs: bool = Field(
+        False,
+        description="learn from data.pairs too: each pair's shared dims (Ada-GVAE's adaptive "
+        "threshold) take the average of the two posteriors",
+    )
 
     @field_validator("supervise")
     @classmethod
@@ -88,6 +103,10 @@ class SubspaceVAE(BetaVAE):
     """beta-VAE + per-block classifiers + gradient-reversed adversaries (module docstring)."""
 
     Config = SubspaceVAEConfig
+
+    @classmethod
+    def is_paired(cls, config: SubspaceVAEConfig) -> bool:
+        return config.pairs
 
     @classmethod
     def labels_needed(cls, config: SubspaceVAEConfig) -> list[str]:
@@ -141,6 +160,24 @@ class SubspaceVAE(BetaVAE):
         sl = self.slices[block]
         return torch.cat([t[:, : sl.start], t[:, sl.stop :]], dim=1)
 
+    def _paired_pass(
+        self, model: nn.Module, x: torch.Tensor, generator: torch.Generator | None
+    ) -> tuple[PosteriorPass, torch.Tensor]:
+        """Rows (2i, 2i+1) are partners: Ada-GVAE's shared dims (delta = KL(q1 || q2) below the
+        pair's midpoint) take the average posterior before z is drawn (Locatello et al. 2020)."""
+        mu, logvar = model.encode(x)
+        mu, logvar = mu.float(), logvar.float()
+        if mu.shape[0] % 2:
+            raise ValueError(f"subspace_vae with pairs needs whole pairs; got {mu.shape[0]} rows")
+        mu1, mu2, lv1, lv2 = mu[0::2], mu[1::2], logvar[0::2], logvar[1::2]
+        shared = adaptive_shared_mask(pairwise_gaussian_kl(mu1, lv1, mu2, lv2).detach())
+        agg_mu, agg_lv = group_average(mu1, lv1, mu2, lv2)
+        mu = torch.stack([torch.where(shared, agg_mu, m) for m in (mu1, mu2)], 1).flatten(0, 1)
+        logvar = torch.stack([torch.where(shared, agg_lv, v) for v in (lv1, lv2)], 1).flatten(0, 1)
+        z = model.reparameterize(mu, logvar, generator)
+        x_hat = model.decode(z).float()
+        return PosteriorPass(mu, logvar, z, x_hat, self.likelihood.nll(x_hat, x).mean()), shared
+
     def forward(
         self,
         model: nn.Module,
@@ -153,11 +190,16 @@ class SubspaceVAE(BetaVAE):
         """Evaluate on normalised log-mels x; `labels`: label -> class index [batch], -1 where
         hidden (no labels at all: every note counts as unlabelled)."""
         cfg = self.config
-        p = self.posterior_pass(model, x, generator)
+        if cfg.pairs:
+            p, shared = self._paired_pass(model, x, generator)
+        else:
+            p, shared = self.posterior_pass(model, x, generator), None
         kl_dims = gaussian_kl(p.mu.float(), p.logvar.float())
         kl = kl_dims.sum(dim=1).mean()
         loss = p.recon + cfg.beta * kl
         terms = {"recon": p.recon, "kl": kl, "mse": (p.x_hat - x).pow(2).mean()}
+        if shared is not None:
+            terms["shared_dims"] = shared.sum(dim=1).float().mean()
         scale = self.reversal_scale(step)
         labels = labels or {}
         for block, label in cfg.supervise.items():

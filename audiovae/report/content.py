@@ -11,7 +11,7 @@ from audiovae.generate.latents import COLLAPSED_KL
 from audiovae.report.heldout import NoteChoice, data_notes, validation_notes
 from audiovae.report.listening import ListeningView, gather_listening
 from audiovae.report.run_info import RunInfo, read_run
-from audiovae.report.sounds import Morph, NoteSounds, Renderer, Traversal, morph, note_sounds
+from audiovae.report.sounds import Morph, NoteSounds, Traversal, morph, note_sounds, report_renderer
 from audiovae.report.sounds import traversal as traverse
 
 SIZE_BUDGET_MB = 5  # the default report (4 notes, 4 x 5 traversal, 5-step morph) stays below
@@ -78,14 +78,14 @@ def gather(
     vae = AudioVAE.load(run_dir, device=device)
     if data is None:
         choice = validation_notes(load_recipe(run_dir / "recipe.yaml"), notes, vae.clip_samples,
-                                  progress=progress)  # fmt: skip
+                                  progress=progress, run_dir=run_dir)  # fmt: skip
     else:
         choice = data_notes(data, notes, vae.sample_rate, vae.clip_samples)
     kl, kl_source = _kl_per_dim(vae, run)
     rows = min(traverse_dims, vae.latent_dim)
     has_morph = len(choice.notes) >= 2
     total = 2 * len(choice.notes) + rows * len(traverse_values) + morph_steps * has_morph
-    render = Renderer(vae, n_iter, total, progress)
+    render = report_renderer(vae, n_iter, total, progress)
     try:
         sounds = note_sounds(vae, choice.notes, render)
         grid = traverse(vae, choice.notes[0], kl, rows, list(traverse_values), render)

@@ -1,6 +1,8 @@
 """The report's images as PNG bytes: training curves, KL per latent dimension and spectrogram
-thumbnails. Matplotlib with the Agg backend (no display needed); spectrograms use the colour map
-of audiovae.plots (magma: low mel bands at the bottom, brighter is louder)."""
+thumbnails. Line and bar plots are matplotlib figures with a fixed layout (margins in inches, no
+layout engine: constrained layout cost about half of each figure's time); spectrograms and the
+colour scale are drawn on pixels (audiovae.raster) in the colour map of audiovae.plots (magma:
+low mel bands at the bottom, brighter is louder)."""
 
 from __future__ import annotations
 
@@ -8,13 +10,13 @@ import io
 import math
 from collections.abc import Sequence
 
-import matplotlib
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from PIL import Image
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
+from audiovae.colour_maps import colour_table
+from audiovae.raster import Canvas, points
 
 SPECTROGRAM_CMAP = "magma"  # as audiovae.plots
 TRAIN_COLOUR, VALID_COLOUR = "#E69F00", "#0072B2"  # Okabe-Ito orange / blue: colour-blind safe
@@ -22,11 +24,26 @@ ACTIVE_COLOUR, COLLAPSED_COLOUR = "#0072B2", "#9a9a9a"
 THUMB_MIN = (256, 128)  # thumbnails are upscaled (nearest) to at least this width x height
 
 
+def _figure(width: float, height: float, rows: int, cols: int, margins: dict[str, float]):
+    """A Figure (no pyplot) of width x height inches with a rows x cols grid of axes placed by
+    fixed margins in inches: left, right, top, bottom and the gaps wgap, hgap between axes."""
+    fig = Figure(figsize=(width, height), dpi=100)
+    m = margins
+    axis_w = (width - m["left"] - m["right"] - (cols - 1) * m.get("wgap", 0)) / cols
+    axis_h = (height - m["top"] - m["bottom"] - (rows - 1) * m.get("hgap", 0)) / rows
+    axes = fig.subplots(rows, cols, squeeze=False)
+    fig.subplots_adjust(
+        left=m["left"] / width, right=1 - m["right"] / width, bottom=m["bottom"] / height,
+        top=1 - m["top"] / height, wspace=m.get("wgap", 0) / axis_w,
+        hspace=m.get("hgap", 0) / axis_h,
+    )  # fmt: skip
+    return fig, axes
+
+
 def _png(fig) -> bytes:
-    """Save a figure as a compact PNG (quantised to a 256-colour palette) and close it."""
+    """Save a figure as a compact PNG (quantised to a 256-colour palette)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
     image = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
     out = io.BytesIO()
     image.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(out, "PNG", optimize=True)
@@ -52,10 +69,9 @@ def training_curves(history: Sequence[dict], terms: Sequence[str]) -> bytes:
     n = len(terms)
     cols = n if n <= 4 else 3
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(
-        rows, cols, figsize=(11.2 / max(cols, 3) * cols, 2.6 * rows + 0.3), squeeze=False,
-        constrained_layout=True,
-    )  # fmt: skip
+    margins = {"left": 0.75, "right": 0.15, "top": 0.35, "bottom": 0.5, "wgap": 0.75,
+               "hgap": 0.85}  # fmt: skip
+    fig, axes = _figure(11.2 / max(cols, 3) * cols, 2.6 * rows + 0.3, rows, cols, margins)
     for ax, term in zip(axes.flat, terms, strict=False):
         clipped = False
         every: list[np.ndarray] = []
@@ -91,7 +107,10 @@ def kl_per_dimension(kl: Sequence[float], threshold: float) -> bytes:
     order = np.argsort(-kl, kind="stable")
     values = np.maximum(kl[order], 1e-4)
     collapsed = kl[order] < threshold
-    fig, ax = plt.subplots(figsize=(min(11.0, 2.0 + 0.32 * kl.size), 3.0), constrained_layout=True)
+    rotated = 24 < kl.size <= 64  # tick labels turned 90 degrees need a taller bottom margin
+    margins = {"left": 0.75, "right": 0.15, "top": 0.12, "bottom": 0.85 if rotated else 0.6}
+    fig, axes = _figure(min(11.0, 2.0 + 0.32 * kl.size), 3.0, 1, 1, margins)
+    ax = axes[0][0]
     x = np.arange(kl.size)
     colours = [COLLAPSED_COLOUR if c else ACTIVE_COLOUR for c in collapsed]
     bars = ax.bar(x, values, color=colours, width=0.8)
@@ -124,9 +143,8 @@ def spectrogram_thumbnail(logmel: torch.Tensor, vmin: float, vmax: float) -> byt
     ry = max(1, math.ceil(THUMB_MIN[1] / index.shape[0]))
     rx = max(1, math.ceil(THUMB_MIN[0] / index.shape[1]))
     index = np.repeat(np.repeat(index, ry, axis=0), rx, axis=1)
-    palette = (plt.get_cmap(SPECTROGRAM_CMAP)(np.arange(256))[:, :3] * 255).round()
     image = Image.fromarray(index)  # 8-bit grey; putpalette makes it a palette image
-    image.putpalette(palette.astype(np.uint8).reshape(-1).tolist())
+    image.putpalette(colour_table(SPECTROGRAM_CMAP).reshape(-1).tolist())
     out = io.BytesIO()
     image.save(out, "PNG", optimize=True)
     return out.getvalue()
@@ -134,10 +152,16 @@ def spectrogram_thumbnail(logmel: torch.Tensor, vmin: float, vmax: float) -> byt
 
 def colour_scale(vmin: float, vmax: float) -> bytes:
     """A horizontal colour bar (log mel power vmin..vmax) to read a group of thumbnails by."""
-    fig, ax = plt.subplots(figsize=(3.2, 0.62), constrained_layout=True)
-    gradient = np.linspace(vmin, vmax, 256)[None, :]
-    ax.imshow(gradient, aspect="auto", cmap=SPECTROGRAM_CMAP, extent=(vmin, vmax, 0, 1))
-    ax.set_yticks([])
-    ax.set_xlabel("log mel power", fontsize=8)
-    ax.tick_params(labelsize=7)
-    return _png(fig)
+    tick_px, label_px = points(7), points(8)
+    canvas = Canvas(320, 8 + 14 + 4 + tick_px + 4 + label_px + 6)
+    box = (14, 8, 306, 22)
+    gradient = np.linspace(vmin, vmax, box[2] - box[0], dtype=np.float32)[None, :]
+    canvas.heat(box, np.repeat(gradient, 2, axis=0), vmin, vmax, SPECTROGRAM_CMAP)
+    canvas.frame(box)
+    canvas.x_axis(box, vmin, vmax, tick_px)
+    canvas.text((160, box[3] + 4 + tick_px + 4), "log mel power", label_px, anchor="mt")
+    out = io.BytesIO()
+    canvas.image.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(
+        out, "PNG", optimize=True
+    )
+    return out.getvalue()

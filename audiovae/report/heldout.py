@@ -1,5 +1,6 @@
 """Which notes a report plays: the run's own validation clips (truly held out: the trainer's split,
-taken from the trainer itself), or clips of a data set the user names."""
+as recorded in the run folder's split.json, or rebuilt by the trainer for older runs), or clips of
+a data set the user names."""
 
 from __future__ import annotations
 
@@ -47,32 +48,38 @@ def _note(clips: ClipSet, index: int, window: int, crop: str) -> Note:
     return Note(clips.ids[index], wave.contiguous(), labels)
 
 
-def validation_notes(recipe, count: int, window: int, progress: bool = True) -> NoteChoice:
+def validation_notes(
+    recipe, count: int, window: int, progress: bool = True, run_dir: str | Path | None = None
+) -> NoteChoice:
     """`count` of the run's validation clips, spread over the set.
 
-    The split is the trainer's own (`prepare_data`: `data.valid` when given, else the seeded
-    `valid_fraction` of the training clips), so these notes never shaped the weights. It opens the
-    run's feature cache, or rebuilds it (with a progress bar) if it was deleted.
+    The split is the trainer's own, so these notes never shaped the weights: the ids the run
+    folder recorded when training began (RUN/split.json), read without touching the feature
+    cache; for a run folder written before that record, the trainer's `prepare_data` rebuilds it
+    (`data.valid` when given, else the seeded `valid_fraction` of the training clips), opening
+    the run's feature cache or rebuilding it (with a progress bar) if it was deleted.
     """
     from audiovae.data.sources import training_clipsets
-    from audiovae.train.trainer import frontend_from_recipe, prepare_data
+    from audiovae.data.split import read_split
 
+    split = read_split(run_dir) if run_dir is not None else None
     try:
-        split = prepare_data(recipe, frontend_from_recipe(recipe), progress=progress)
+        if split is None:
+            ids = _rebuilt_valid_ids(recipe, progress)
         train_clips, valid_clips = training_clipsets(recipe.data)
     except DataError as err:
         raise DataError(
             f"{err} (the run's data is needed for held-out notes; or pass --data)"
         ) from None
+    if split is not None:
+        ids = split.valid_ids
     clips = valid_clips if valid_clips is not None else train_clips
     position = {clip_id: i for i, clip_id in enumerate(clips.ids)}
-    ids = [split.valid.ids[i] for i in split.valid_indices]
     chosen = [ids[i] for i in spread(len(ids), count)]
     missing = [i for i in chosen if i not in position]
     if missing:
         raise AudioVAEError(
-            f"the run's feature cache lists clips its data no longer has ({missing[0]}, ...); "
-            "pass --data"
+            f"the run's split lists clips its data no longer has ({missing[0]}, ...); pass --data"
         )
     notes = [_note(clips, position[i], window, recipe.data.crop) for i in chosen]
     where = "its validation folder" if valid_clips is not None else "the seeded validation split"
@@ -83,10 +90,18 @@ def validation_notes(recipe, count: int, window: int, progress: bool = True) -> 
     return NoteChoice(notes, source, held_out=True)
 
 
+def _rebuilt_valid_ids(recipe, progress: bool) -> list[str]:
+    """The validation ids of a run folder without split.json, from the trainer's own split."""
+    from audiovae.train.trainer import frontend_from_recipe, prepare_data
+
+    split = prepare_data(recipe, frontend_from_recipe(recipe), progress=progress)
+    return [split.valid.ids[i] for i in split.valid_indices]
+
+
 def data_notes(data: str | Path, count: int, sample_rate: int, window: int) -> NoteChoice:
     """`count` clips of DATA (NSynth folder, audio folder, list of paths or one file), spread over
     it. Whether the model saw them in training is up to the user; the report says so."""
-    from audiovae.export.extract import open_data
+    from audiovae.data.sources import open_data
 
     src = open_data(data, sample_rate=sample_rate, clip_samples=window)
     if len(src.clips) == 0:

@@ -1,11 +1,12 @@
 """The sounds of a report, made with the Python API: each held-out note as input, Griffin-Lim
 ceiling and reconstruction; a latent traversal grid; a morph between two notes.
 
-Every decoded sound goes through the same vocoder-free stage as the generation commands
-(`AudioVAE.to_audio`), with a progress bar since Griffin-Lim on a CPU takes a few seconds. Sounds
-that belong together (one note's three versions, the whole grid, the whole morph) share one gain
-that only ever attenuates (`audiovae.generate.gain.shared_gain`), so loudness differences between
-them are heard as they are.
+Every sound is made by the same functions as the generation commands (`audiovae.generate`:
+`reconstruct`, `resynth`, `traverse`, `morph`), through one `Renderer` whose progress bar covers
+the whole report, since Griffin-Lim on a CPU takes a few seconds. Sounds that belong together
+(one note's three versions, the whole grid, the whole morph) share one gain that only ever
+attenuates (`audiovae.generate.gain.shared_gain`), so loudness differences between them are
+heard as they are.
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from tqdm.auto import tqdm
 
 from audiovae.api import AudioVAE
 from audiovae.errors import DataError
+from audiovae.generate import operations
 from audiovae.generate.gain import shared_gain
-from audiovae.generate.latents import interpolate, kl_order, traversal_grid
-from audiovae.generate.render import crossfade_concat
+from audiovae.generate.render import Renderer, joined_morph
 from audiovae.report.heldout import Note
+
+__all__ = ["Clip", "Morph", "NoteSounds", "Renderer", "Traversal", "morph", "note_sounds",
+           "report_renderer", "traversal"]  # fmt: skip
 
 
 @dataclass
@@ -67,45 +70,32 @@ class Morph:
     crossfade_seconds: float
 
 
-class Renderer:
-    """Log-mels -> waveforms through the model's stage, in small batches that tick a progress bar.
-
-    Args:
-        vae: the loaded model.
-        n_iter: Griffin-Lim iterations (None: the stage's default).
-        total: clips to be rendered in all (the bar's length).
-        progress: show the bar.
-    """
-
-    def __init__(self, vae: AudioVAE, n_iter: int | None, total: int, progress: bool = True):
-        self.vae = vae
-        self.n_iter = n_iter
-        self.bar = tqdm(total=total, desc="report audio", unit="clip", disable=not progress)
-
-    def __call__(self, logmels: torch.Tensor, chunk: int = 8) -> torch.Tensor:
-        """[n, n_mels, frames] -> [n, clip_samples] on the CPU (raw level: no gain)."""
-        out = []
-        for start in range(0, logmels.shape[0], chunk):
-            part = logmels[start : start + chunk]
-            wave = self.vae.to_audio(part, length=self.vae.clip_samples, n_iter=self.n_iter)
-            out.append(wave.float().cpu())
-            self.bar.update(part.shape[0])
-        return torch.cat(out)
-
-    def close(self) -> None:
-        self.bar.close()
+def report_renderer(vae: AudioVAE, n_iter: int | None, total: int,
+                    progress: bool = True) -> Renderer:  # fmt: skip
+    """The model's stage in batches of 8 with one progress bar of `total` clips (none if not
+    `progress`)."""
+    return Renderer(vae.vocoder(n_iter), batch=8, total=total if progress else None,
+                    desc="report audio")  # fmt: skip
 
 
 def note_condition(vae: AudioVAE, note: Note) -> dict | None:
     """A conditional model's condition for one note, read from its labels (None otherwise)."""
+    return notes_condition(vae, [note], per_note=False)
+
+
+def notes_condition(vae: AudioVAE, notes: list[Note], per_note: bool = True) -> dict | None:
+    """A conditional model's condition for these notes, one value per note (None otherwise)."""
     if not vae.conditions:
         return None
-    missing = [name for name in vae.conditions if name not in note.labels]
-    if missing:
-        raise DataError(
-            f"{note.id}: the model is conditioned on {missing}, which it does not label"
-        )
-    return {name: note.labels[name] for name in vae.conditions}
+    for note in notes:
+        missing = [name for name in vae.conditions if name not in note.labels]
+        if missing:
+            raise DataError(
+                f"{note.id}: the model is conditioned on {missing}, which it does not label"
+            )
+    if not per_note:
+        return {name: notes[0].labels[name] for name in vae.conditions}
+    return {name: [n.labels[name] for n in notes] for name in vae.conditions}
 
 
 def _group(logmels: torch.Tensor, waves: torch.Tensor) -> list[Clip]:
@@ -115,18 +105,17 @@ def _group(logmels: torch.Tensor, waves: torch.Tensor) -> list[Clip]:
 
 @torch.no_grad()
 def note_sounds(vae: AudioVAE, notes: list[Note], render: Renderer) -> list[NoteSounds]:
-    """Input, Griffin-Lim ceiling (the true log-mel through the stage, as `audiovae resynth`) and
-    reconstruction (decoded posterior mean, as `audiovae reconstruct`) of each note."""
+    """Input, Griffin-Lim ceiling (`audiovae.generate.resynth`) and reconstruction
+    (`audiovae.generate.reconstruct`: the decoded posterior mean) of each note."""
+    waves = [note.wave for note in notes]
+    cond = notes_condition(vae, notes)
+    ceilings = operations.resynth(vae, waves, render=render)
+    recons = operations.reconstruct(vae, waves, condition=cond, render=render)
     out = []
-    for note in notes:
-        cond = note_condition(vae, note)
-        logmel = vae.logmel(note.wave[None])
-        mu, _ = vae.encode_logmel(logmel, condition=cond)
-        recon = vae.decode(mu, condition=cond)
-        both = torch.cat([logmel, recon])
-        waves = torch.cat([note.wave[None].float().cpu(), render(both)])
-        inp, ceiling, reconstruction = _group(torch.cat([logmel, both]), waves)
-        out.append(NoteSounds(note, inp, ceiling, reconstruction))
+    for note, ceiling, recon in zip(notes, ceilings, recons, strict=True):
+        logmels = torch.stack([ceiling.logmel, ceiling.logmel, recon.logmel])
+        group = torch.stack([note.wave.float().cpu(), ceiling.wave, recon.wave])
+        out.append(NoteSounds(note, *_group(logmels, group)))
     return out
 
 
@@ -139,39 +128,24 @@ def traversal(
     values: list[float],
     render: Renderer,
 ) -> Traversal:
-    """The `rows` dimensions of highest KL, each set to every value in turn around the centre
-    note's posterior mean (as `audiovae traverse --input`); without KL, dimensions in index
-    order. Collapsed dimensions (KL < COLLAPSED_KL nats, as `traverse` marks them) are flagged."""
-    if kl_per_dim is not None and len(kl_per_dim) == vae.latent_dim:
-        order, collapsed = kl_order(kl_per_dim)
-    else:
-        kl_per_dim = None
-        order, collapsed = list(range(vae.latent_dim)), [False] * vae.latent_dim
-    dims, collapsed = order[:rows], collapsed[:rows]
-    cond = note_condition(vae, center)
-    mu = vae.encode_logmel(vae.logmel(center.wave[None]), condition=cond)[0][0].float().cpu()
-    grid = traversal_grid(mu, dims, torch.tensor(values, dtype=torch.float32))
-    logmels = vae.decode(grid.flatten(0, 1), condition=cond)
-    clips = _group(logmels, render(logmels))
-    cells = [clips[r * len(values) : (r + 1) * len(values)] for r in range(len(dims))]
-    kl = [float(kl_per_dim[d]) for d in dims] if kl_per_dim is not None else None
-    return Traversal(center.id, dims, kl, collapsed, list(values), cells)
+    """`audiovae.generate.traverse` around the centre note's posterior mean: the `rows`
+    dimensions of highest KL (index order without it), collapsed ones flagged."""
+    t = operations.traverse(vae, center.wave, rows=rows, values=values, kl_per_dim=kl_per_dim,
+                            condition=note_condition(vae, center), render=render)  # fmt: skip
+    clips = _group(t.logmels.flatten(0, 1), t.waves.flatten(0, 1))
+    cells = [clips[r * len(t.values) : (r + 1) * len(t.values)] for r in range(len(t.dims))]
+    return Traversal(center.id, t.dims, t.kl, t.collapsed, t.values, cells)
 
 
 @torch.no_grad()
 def morph(
     vae: AudioVAE, a: Note, b: Note, steps: int, render: Renderer, crossfade: float = 0.05
 ) -> Morph:
-    """Linear interpolation of the posterior means of a and b (as `audiovae morph`), decoded
-    step by step and joined with short crossfades; a conditional model decodes at a's condition."""
-    cond_a, cond_b = note_condition(vae, a), note_condition(vae, b)
-    z_a = vae.encode_logmel(vae.logmel(a.wave[None]), condition=cond_a)[0][0]
-    z_b = vae.encode_logmel(vae.logmel(b.wave[None]), condition=cond_b)[0][0]
-    logmels = vae.decode(interpolate(z_a, z_b, steps, "linear"), condition=cond_a)
-    waves = render(logmels)
-    scaled, gain = shared_gain(waves)
-    joined = crossfade_concat(scaled, int(crossfade * vae.sample_rate))
-    joined, _ = shared_gain(joined)
-    fractions = [i / (steps - 1) for i in range(steps)]
-    clips = [Clip(lm.float().cpu(), w) for lm, w in zip(logmels, scaled, strict=True)]
-    return Morph(a.id, b.id, fractions, clips, joined, crossfade)
+    """`audiovae.generate.morph` (linear) between the posterior means of a and b, joined with
+    short crossfades; a conditional model decodes at a's condition."""
+    both = notes_condition(vae, [a, b])
+    m = operations.morph(vae, a.wave, b.wave, steps, "linear", condition=both,
+                         decode_condition=note_condition(vae, a), render=render)  # fmt: skip
+    scaled, joined = joined_morph(m.waves, vae.sample_rate, crossfade)
+    clips = [Clip(lm.float().cpu(), w) for lm, w in zip(m.logmels, scaled, strict=True)]
+    return Morph(a.id, b.id, m.fractions, clips, joined, crossfade)

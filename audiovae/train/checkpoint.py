@@ -13,29 +13,36 @@ code.
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
+from safetensors import SafetensorError
 from safetensors.torch import save_file
 
-from audiovae.errors import CheckpointError, CheckpointWriteError
+from audiovae.checkpoints import (
+    CHECKSUMS,
+    FORMAT_VERSION,
+    META_KEY,
+    load_checkpoint,
+    read_metadata,
+    tensor_digest,
+)
+from audiovae.errors import CheckpointWriteError
 
-FORMAT_VERSION = 1
-META_KEY = "audiovae"
-CHECKSUMS = "tensor_sha256"  # {tensor name: hex digest}; absent in files written before it
-
-
-def tensor_digest(tensor: torch.Tensor) -> str:
-    """SHA-256 of a tensor's dtype, shape and bytes (what a reader must get back bit for bit)."""
-    t = tensor.detach().to("cpu").contiguous()
-    h = hashlib.sha256(f"{t.dtype}{tuple(t.shape)}".encode())
-    h.update(t.reshape(-1).view(torch.uint8).numpy())
-    return h.hexdigest()
+__all__ = [
+    "CHECKSUMS",
+    "FORMAT_VERSION",
+    "META_KEY",
+    "load_checkpoint",
+    "optimizer_state_from_tensors",
+    "optimizer_state_to_tensors",
+    "read_metadata",
+    "save_checkpoint",
+    "tensor_digest",
+]
 
 
 def save_checkpoint(
@@ -103,63 +110,6 @@ def _fsync_dir(folder: Path) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
-
-
-def read_metadata(path: str | Path) -> dict[str, Any]:
-    """The JSON metadata of a checkpoint, without reading its tensors (CheckpointError if the
-    file is missing or its header is unreadable)."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as fh:
-            raw_meta = (fh.metadata() or {}).get(META_KEY)
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{path}: not a readable safetensors checkpoint ({exc})") from None
-    return _parse_meta(path, raw_meta)
-
-
-def _parse_meta(path: Path, raw_meta: str | None) -> dict[str, Any]:
-    if raw_meta is None:
-        raise CheckpointError(f"{path}: no audiovae metadata (not written by audiovae?)")
-    try:
-        meta = json.loads(raw_meta)
-    except json.JSONDecodeError:
-        raise CheckpointError(f"{path}: corrupt metadata") from None
-    version = meta.get("format_version")
-    if version != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path}: checkpoint format {version}, this audiovae reads format {FORMAT_VERSION}"
-        )
-    return meta
-
-
-def load_checkpoint(
-    path: str | Path, prefix: str | None = None, *, verify: bool = True
-) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Read tensors (optionally only those under `prefix.`, prefix removed) and metadata; each
-    tensor read is checked against the checksum stored with it (`verify`)."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as fh:
-            raw_meta = (fh.metadata() or {}).get(META_KEY)
-            keys = [k for k in fh.keys() if prefix is None or k.startswith(prefix + ".")]
-            tensors = {k: fh.get_tensor(k) for k in keys}
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"{path}: not a readable safetensors checkpoint ({exc})") from None
-    meta = _parse_meta(path, raw_meta)
-    checksums = meta.pop(CHECKSUMS, None)
-    if verify and checksums is not None:
-        bad = [k for k, v in tensors.items() if checksums.get(k) != tensor_digest(v)]
-        if bad:
-            raise CheckpointError(
-                f"{path}: damaged: {len(bad)} tensor(s) do not match their checksum ({bad[0]}...)"
-            )
-    if prefix is not None:
-        tensors = {k[len(prefix) + 1 :]: v for k, v in tensors.items()}
-    return tensors, meta
 
 
 def optimizer_state_to_tensors(

@@ -342,7 +342,7 @@ def recipe_from_dict(tree: dict[str, Any], source: str = "recipe") -> Recipe:
 
 def _check_pairs_match_objective(recipe: Recipe, name: str, source: str) -> None:
     """A paired objective (rows 2i, 2i+1 partners) needs data.pairs, and data.pairs needs one."""
-    paired = get_objective(name).paired
+    paired = get_objective(name).is_paired(recipe.objective_config())
     if paired and recipe.data.pairs is None:
         raise RecipeError(
             f"{source}: objective.name {name!r} learns from pairs of notes and needs data.pairs "

@@ -10,11 +10,12 @@ a complete one. On a network file system the lock is as reliable as that file sy
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from pathlib import Path
 
-from audiovae.errors import RunFolderBusy
+from audiovae.errors import AudioVAEError, RunFolderBusy
 
 LOCK_NAME = "train.lock"
 
@@ -38,16 +39,25 @@ class RunFolderLock:
 
         if self._fd is not None:
             return self
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise AudioVAEError(
+                f"{self.path}: cannot create the run folder's lock ({exc.strerror})"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
             raise RunFolderBusy(_busy(self.run_dir)) from None
-        except OSError:
+        except OSError as exc:  # a file system without locks (some network mounts)
             os.close(fd)
-            raise
+            logging.getLogger(__name__).warning(
+                "%s: cannot lock files here (%s); nothing stops a second writer", self.path,
+                exc.strerror,
+            )  # fmt: skip
+            return self
         os.ftruncate(fd, 0)
         os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
         self._fd = fd

@@ -6,32 +6,14 @@ import os
 
 import torch
 
+from audiovae import devices
 from audiovae.errors import RecipeError
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """`auto` -> cuda, else mps, else cpu; an explicit name must be available."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise RecipeError(
-            f"train.device: {name!r} is not a device (auto, cpu, cuda, cuda:1, mps)"
-        ) from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RecipeError(
-            f"train.device is {name!r} but CUDA is not available here; use auto or cpu"
-        )
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise RecipeError(
-            f"train.device is {name!r} but MPS is not available here; use auto or cpu"
-        )
-    return device
+    """`auto` -> cuda, else mps, else cpu; an explicit name must be available (errors name
+    `train.device`)."""
+    return devices.resolve_device(name, setting="train.device", error=RecipeError)
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:

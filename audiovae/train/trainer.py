@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from audiovae.data.pairs import PairPlan, plan_from_section
 from audiovae.data.sources import training_clipsets
+from audiovae.data.split import RunSplit, write_split
 from audiovae.errors import (
     AudioVAEError,
     CheckpointError,
@@ -349,6 +350,14 @@ class Trainer:
                 yaml.safe_dump(self.recipe.to_dict(), sort_keys=False)
             )
         (self.out / "manifest.json").write_text(json.dumps(self.manifest(), indent=2))
+        write_split(self.out, self.split())
+
+    def split(self) -> RunSplit:
+        """The clip ids this run trains and validates on (recorded in RUN/split.json)."""
+        d = self.data
+        return RunSplit([d.train.ids[i] for i in d.train_indices],
+                        [d.valid.ids[i] for i in d.valid_indices],
+                        "fraction" if d.valid is d.train else "folder")  # fmt: skip
 
     def manifest(self) -> dict[str, Any]:
         """What a run folder and every checkpoint record about this model."""

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from audiovae.audio.io import write_wav
+from audiovae.audio.synth import SynthConfig, write_nsynth_folder
 from audiovae.data.nsynth import (
     FAMILY_NAMES,
     NSYNTH_FIELDS,
@@ -324,8 +325,7 @@ def test_random_crop_is_reproducible_per_note(tmp_path):
 
 
 def test_reads_folder_written_by_the_synth_generator(tmp_path):
-    synth = pytest.importorskip("audiovae.audio.synth")
-    config = synth.SynthConfig(
+    config = SynthConfig(
         pitches=(60, 62),
         families=("guitar", "mallet"),
         instruments_per_family=1,
@@ -333,7 +333,7 @@ def test_reads_folder_written_by_the_synth_generator(tmp_path):
         vibrato_depths=(0.0,),
         seconds=0.5,
     )
-    synth.write_nsynth_folder(tmp_path / "synth", config)
+    write_nsynth_folder(tmp_path / "synth", config)
     records = {r["note_str"]: r for r in read_examples(tmp_path / "synth")}
     clips = build(tmp_path / "synth", clip_samples=8000)
     assert clips.ids == sorted(records) and len(clips) == 4

@@ -239,3 +239,41 @@ def test_a_plan_over_nsynth_sized_labels_draws_valid_pairs():
     a, b = batch[0::2], batch[1::2]
     equal = np.stack([cols[f][a] == cols[f][b] for f in FACTORS], axis=1)
     assert equal.any(axis=1).all() and not equal.all(axis=1).any()
+
+
+def test_pairs_from_an_nsynth_folder_and_a_labelled_audio_folder(tmp_path):
+    """The labels each loader reads (NSynth's examples.json, a labels CSV with an empty cell)
+    pair the same way as the synthetic notes' labels."""
+    import soundfile as sf
+
+    from audiovae.audio.synth import write_nsynth_folder
+    from audiovae.data.folder import audio_folder_clipset
+    from audiovae.data.nsynth import nsynth_clipset
+
+    config = SynthConfig(pitches=(48, 50), families=("guitar", "organ"), instruments_per_family=1,
+                         velocities=(100,), vibrato_depths=(0.0,), seconds=0.1)  # fmt: skip
+    folder = write_nsynth_folder(tmp_path / "nsynth", config, progress=False)
+    clips = nsynth_clipset(folder, sample_rate=16000, clip_samples=1600)
+    kinds = expand_kinds(["pitch", "velocity"], None, FACTORS)
+    plan = build_plan(clips.labels, np.arange(len(clips)), kinds, FACTORS, ids=clips.ids)
+    for a, b in zip(*plan.batch(0, 0, 8).reshape(-1, 2).T, strict=True):
+        assert clips.labels["pitch"][a] == clips.labels["pitch"][b]
+        assert clips.labels["instrument"][a] != clips.labels["instrument"][b]
+
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    rows = [("a.wav", "ann", "60"), ("b.wav", "bob", "60"), ("c.wav", "ann", "62"),
+            ("d.wav", "bob", "62"), ("e.wav", "", "62")]  # fmt: skip
+    for name, _, _ in rows:
+        sf.write(str(audio / name), np.zeros(1600, np.float32), 16000)
+    csv = tmp_path / "labels.csv"
+    csv.write_text("path,speaker,pitch\n" + "".join(f"{r[0]},{r[1]},{r[2]}\n" for r in rows))
+    clips = audio_folder_clipset(audio, sample_rate=16000, clip_samples=1600, labels_csv=csv)
+    factors = ["speaker", "pitch"]
+    plan = build_plan(clips.labels, np.arange(len(clips)), expand_kinds(["speaker"], None, factors),
+                      factors, ids=clips.ids, unpaired="skip")  # fmt: skip
+    by_id = dict(zip(clips.ids, range(len(clips)), strict=True))
+    pairs = {(clips.ids[a], clips.ids[b]) for a, b in plan.batch(0, 0, 64).reshape(-1, 2)}
+    assert pairs == {("a.wav", "c.wav"), ("c.wav", "a.wav"), ("b.wav", "d.wav"),
+                     ("d.wav", "b.wav")}  # fmt: skip
+    assert by_id["e.wav"] not in plan.tables[0].anchors  # no speaker: pairs with no one

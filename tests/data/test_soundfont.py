@@ -370,3 +370,14 @@ def test_missing_binding_is_one_line_with_the_install_hint(monkeypatch):
     monkeypatch.setitem(sys.modules, "fluidsynth", None)  # import fails as if not installed
     with pytest.raises(DataError, match=r"FluidSynth is not available.*audiovae\[soundfont\]"):
         fluid.library()
+
+
+def test_info_tolerates_an_unpadded_odd_chunk(tmp_path):
+    # MuseScore_General.sf3 has an odd-sized sdta LIST with no pad byte before pdta
+    info = b"LIST" + struct.pack("<I", 16) + b"INFO" + _chunk(b"ifil", struct.pack("<HH", 3, 1))
+    sdta = b"LIST" + struct.pack("<I", 9) + b"sdta" + b"12345"  # odd, not padded
+    pdta = b"LIST" + struct.pack("<I", 4) + b"pdta"
+    body = b"sfbk" + info + sdta + pdta
+    path = tmp_path / "odd.sf3"
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    assert soundfont_info(path)["version"] == "3.01"

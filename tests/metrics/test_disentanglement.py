@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 from scipy.stats import entropy as scipy_entropy
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
 from sklearn.metrics import mutual_info_score
 
 from audiovae.metrics import (
@@ -118,6 +118,28 @@ def test_mig_matches_an_independent_computation(constructed):
     assert np.asarray(details["mutual_info"]).shape == (4, 4)
 
 
+def test_mig_with_as_many_bins_as_values_reaches_one_on_a_24_valued_copy():
+    """v0 takes 24 equally spaced values (10 rows each) and z0 copies it; v1 is binary, copied by
+    z1. 20 equal-width bins over z0 put value i in bin floor(20 i / 23) (23 -> the last bin), so 16
+    bins hold one value and bins 0, 6, 13, 19 two: I(z0; v0) = H(bin) = (16/24) log 24 +
+    (8/24) log 12 nats, while z1 carries nothing of v0. With 24 bins each value has its own bin and
+    v0's gap is log 24 / log 24 = 1."""
+    v0 = np.repeat(np.arange(24), 10)
+    v1 = np.tile([0, 1], 120)
+    factors = np.stack([v0, v1], 1)
+    codes = factors.astype(float)
+    h_bins = (16 / 24) * math.log(24) + (8 / 24) * math.log(12)
+    score_20, details = mutual_info_gap(codes, factors)
+    assert details["per_factor"][0] == pytest.approx(h_bins / math.log(24), abs=1e-12)
+    assert details["per_factor"][0] < math.log(20) / math.log(24)
+    assert score_20 == pytest.approx((h_bins / math.log(24) + 1) / 2, abs=1e-12)
+    score, details = mutual_info_gap(codes, factors, n_bins="values")
+    assert score == pytest.approx(1.0, abs=1e-12)
+    assert details["bins_per_factor"] == [24, 2] and details["estimator"]["n_bins"] == "values"
+    with pytest.raises(ValueError, match='"values"'):
+        mutual_info_gap(codes, factors, n_bins="auto")
+
+
 def test_single_valued_factors_are_skipped(constructed):
     factors, codes = constructed
     with_constant = np.concatenate(
@@ -179,6 +201,29 @@ def test_dci_importance_matrix_is_sklearn_feature_importances(constructed):
         forest.fit(z[:1000], factors[:1000, k])
         np.testing.assert_allclose(importance[:, k], forest.feature_importances_, atol=1e-12)
         assert test_acc[k] == pytest.approx(forest.score(z[1000:], factors[1000:, k]))
+
+
+def test_dci_gradient_boosting_is_disentanglement_libs_estimator(constructed):
+    factors, codes = constructed
+    z = codes["rotated"][:600]
+    importance, train_acc, test_acc = dci_importance_matrix(
+        z[:400], factors[:400], z[400:], factors[400:600], estimator="gradient_boosting",
+        n_estimators=10, random_state=4,
+    )  # fmt: skip
+    for k in range(factors.shape[1]):
+        model = GradientBoostingClassifier(n_estimators=10, random_state=4)
+        model.fit(z[:400], factors[:400, k])
+        np.testing.assert_allclose(importance[:, k], model.feature_importances_, atol=1e-12)
+        assert train_acc[k] == pytest.approx(np.mean(model.predict(z[:400]) == factors[:400, k]))
+        assert test_acc[k] == pytest.approx(np.mean(model.predict(z[400:]) == factors[400:600, k]))
+    result, details = dci(codes["copy"][:600], factors[:600], 0, estimator="gradient_boosting",
+                          n_estimators=10)  # fmt: skip
+    assert details["estimator"]["classifier"] == "gradient_boosting"
+    assert result["disentanglement"] > 0.9
+    with pytest.raises(ValueError, match="must be one of"):
+        dci(z, factors[:600], 0, estimator="svm")
+    with pytest.raises(ValueError, match="max_depth applies to the random forest"):
+        dci(z, factors[:600], 0, estimator="gradient_boosting", max_depth=5)
 
 
 def test_dci_scores_follow_from_the_importance_matrix(constructed):

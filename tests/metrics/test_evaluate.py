@@ -51,6 +51,21 @@ def test_evaluate_cli_writes_every_section(trained_run, cache_dir, tmp_path):
     assert 0 <= dis["dci"]["informativeness"] <= 1
     assert 1 <= report["active_units"] <= 16 and "Cov_x" in report["active_units_estimator"]
     assert "wrote" in res.output and "mig" in res.output
+    assert dis["mig_details"]["estimator"]["n_bins"] == 20
+    assert dis["dci_details"]["estimator"]["classifier"] == "random_forest"
+    # the reference estimators: MIG with as many bins as values, DCI by gradient boosting
+    res = CliRunner().invoke(main, ["evaluate", str(run), str(notes), "-o", str(out),
+                                    "--iwae-clips", "0", "--audio-clips", "0", "--mig-bins",
+                                    "values", "--dci-estimator", "gradient_boosting",
+                                    "--cache-dir", str(cache_dir)])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    dis = json.loads(out.read_text())["disentanglement"]
+    bins = dict(zip(dis["factors"], dis["mig_details"]["bins_per_factor"], strict=True))
+    assert bins["pitch"] == 4 and bins["velocity"] == 2 and bins["instrument_family"] == 4
+    assert dis["dci_details"]["estimator"]["classifier"] == "gradient_boosting"
+    assert 0 <= dis["dci"]["disentanglement"] <= 1
+    res = CliRunner().invoke(main, ["evaluate", str(run), str(notes), "--mig-bins", "1"])
+    assert res.exit_code == 2 and "integer >= 2" in res.output
 
 
 def test_factor_labels_drop_derived_timbre_and_take_an_explicit_list():
@@ -86,3 +101,15 @@ def test_a_failing_metric_is_recorded_and_the_others_still_score():
     for key in ("factor_vae_score", "beta_vae_score"):
         assert 0 <= out[key] <= 1, key
     assert 0 <= out["dci"]["informativeness"] <= 1
+
+
+def test_metric_options_are_checked_before_any_work(tmp_path):
+    import pytest
+
+    from audiovae.errors import AudioVAEError
+    from audiovae.metrics.evaluate import evaluate
+
+    with pytest.raises(AudioVAEError, match="dci_estimator: expected one of"):
+        evaluate(tmp_path, tmp_path, dci_estimator="forest")
+    with pytest.raises(AudioVAEError, match="mig_bins"):
+        evaluate(tmp_path, tmp_path, mig_bins="auto")

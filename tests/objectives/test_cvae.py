@@ -3,6 +3,8 @@ CLI, and changing it at fixed z moves the decoded pitch."""
 
 from __future__ import annotations
 
+import math
+
 import librosa
 import numpy as np
 import pytest
@@ -12,7 +14,8 @@ from support import tiny_tree
 
 from audiovae.api import AudioVAE
 from audiovae.cli import main
-from audiovae.models.conv import ConvVAE, ConvVAEConfig, condition_vocabulary
+from audiovae.models.conv import ConditionedVAE, ConvVAE, ConvVAEConfig, condition_vocabulary
+from audiovae.objectives import get_objective
 from audiovae.train.recipe import recipe_from_dict
 from audiovae.train.trainer import Trainer
 
@@ -82,3 +85,40 @@ def test_cli_sample_takes_a_condition(cvae_run, tmp_path):
         main, ["sample", str(cvae_run), "--condition", "pitch=99", "-o", str(tmp_path)]
     )
     assert res.exit_code == 2 and "not a value the model was trained on" in res.output
+
+
+class _TableModel(torch.nn.Module):
+    """A conditional 'model' with known outputs per condition value, to compute the loss by hand:
+    q(z|x,c) = N(MU[c], exp(LOGVAR[c])), and the decoder returns X_HAT[c] whatever z is."""
+
+    MU = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    LOGVAR = torch.tensor([[0.0, 0.0], [math.log(2.0), 0.0]])
+    X_HAT = torch.stack([torch.ones(2, 3), 2 * torch.ones(2, 3)])
+
+    reparameterize = staticmethod(ConvVAE.reparameterize)
+
+    def encode(self, x, condition):
+        c = condition["pitch"]
+        return self.MU[c], self.LOGVAR[c]
+
+    def decode(self, z, condition):
+        return self.X_HAT[condition["pitch"]] + 0 * z[:, :1, None]
+
+
+def test_cvae_loss_by_hand():
+    """Gaussian NLL (scale 0.5) summed per example + beta 2 * KL summed per example, averaged
+    over the batch, with the condition (values 0 and 1) reaching the encoder and the decoder."""
+    cls = get_objective("cvae")
+    obj = cls(cls.Config(beta=2.0, scale=0.5, condition=["pitch"]), n_mels=2, dataset_size=10)
+    model = ConditionedVAE(_TableModel(), {"pitch": torch.tensor([0, 1])})
+    out = obj(model, torch.zeros(2, 2, 3), step=0, generator=torch.Generator().manual_seed(0))
+    const = math.log(0.5) + 0.5 * math.log(2 * math.pi)  # log sigma + log sqrt(2 pi)
+    recon = (6 * (1 / (2 * 0.25) + const) + 6 * (4 / (2 * 0.25) + const)) / 2
+    kl_0 = 0.5 * (1.0**2)  # mu (1, 0), unit variance
+    kl_1 = 0.5 * ((2.0 - math.log(2.0) - 1.0) + 2.0**2)  # var 2 in dim 0, mu 2 in dim 1
+    assert out.terms["recon"].item() == pytest.approx(recon, rel=1e-6)
+    assert out.terms["kl"].item() == pytest.approx((kl_0 + kl_1) / 2, rel=1e-6)
+    assert out.loss.item() == pytest.approx(recon + 2.0 * (kl_0 + kl_1) / 2, rel=1e-6)
+    torch.testing.assert_close(
+        out.kl_per_dim, torch.tensor([(0.5 + 0.5 * (1 - math.log(2))) / 2, 2.0 / 2])
+    )

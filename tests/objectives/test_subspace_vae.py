@@ -4,15 +4,19 @@ label_fraction mask, the trainer's labels path, exact resume, and the recipe / d
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
+import yaml
 from safetensors import safe_open
-from support import tiny_tree
+from support import REPO, tiny_tree
 from torch import nn
 
-from audiovae.errors import AudioVAEError
+from audiovae.errors import AudioVAEError, RecipeError
 from audiovae.objectives import get_objective
 from audiovae.objectives.reversal import GradientReversal, reverse_gradient
 from audiovae.train.labels import label_codes, labelled_notes
@@ -235,3 +239,49 @@ def test_a_block_tied_to_a_label_the_data_lacks_is_a_one_line_error(tmp_path, ca
     with pytest.raises(AudioVAEError, match="the data has no label 'loudness'; it has: ") as err:
         Trainer(recipe_from_dict(tree), tmp_path / "run")
     assert "\n" not in str(err.value)
+
+
+def test_two_processes_match_one_with_hidden_labels(tmp_path, cache_dir):
+    """Under torchrun the labelled count is the global batch's, so 2 gloo processes with
+    label_fraction 0.5 end where 1 process does (classifier and adversary heads included)."""
+    tree = _tree(cache_dir, max_steps=6, checkpoint_every=6, num_threads=1)
+    tree["objective"]["label_fraction"] = 0.5
+    recipe = tmp_path / "sub.yaml"
+    recipe.write_text(yaml.safe_dump(tree))
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    for name, launcher in (("one", []), ("two", ["-m", "torch.distributed.run", "--standalone",
+                                                 "--nproc_per_node=2"])):  # fmt: skip
+        cmd = [sys.executable, *launcher, "-m", "audiovae", "train", str(recipe),
+               "--out", str(tmp_path / name)]  # fmt: skip
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+    one = _params(tmp_path / "one/checkpoints/last.safetensors")
+    two = _params(tmp_path / "two/checkpoints/last.safetensors")
+    assert any(k.startswith("objective.classifiers.") for k in one)
+    for k in one:
+        torch.testing.assert_close(two[k], one[k], rtol=1e-4, atol=1e-5, msg=k)
+
+
+def test_pairs_share_the_adaptive_dims_by_hand():
+    """Partners (rows 0, 1): per-dim KL(q1 || q2) = [0, 8, 0.125] with unit variances; the
+    midpoint 4 marks dims 0 and 2 shared, which take the average of the two means."""
+    mu = torch.tensor([[0.0, 0.0, 0.0], [0.0, 4.0, 0.5]])
+    obj = _objective(pairs=True)
+    model = FixedPosterior(mu, torch.zeros(2, 3), (2, 2))
+    out = obj(model, torch.zeros(2, 2, 2), step=0)
+    assert out.terms["shared_dims"].item() == 2
+    # KL of the new posteriors N([0, 0, .25], 1) and N([0, 4, .25], 1): 0.5 * sum(mu^2)
+    assert out.terms["kl"].item() == pytest.approx((0.5 * 0.0625 + 0.5 * (16 + 0.0625)) / 2)
+    unpaired = _objective()(model, torch.zeros(2, 2, 2), step=0)
+    assert "shared_dims" not in unpaired.terms
+    assert unpaired.terms["kl"].item() == pytest.approx((0.5 * (16 + 0.25)) / 2)
+
+
+def test_pairs_need_the_pairs_switch_and_train(tmp_path, cache_dir):
+    tree = _tree(cache_dir, max_steps=3, checkpoint_every=3, validate_every=3)
+    tree["data"]["pairs"] = {"share": ["instrument", "velocity"], "unpaired": "skip"}
+    with pytest.raises(RecipeError, match="data.pairs is set but objective.name 'subspace_vae'"):
+        recipe_from_dict(tree)
+    tree["objective"]["pairs"] = True
+    summary = Trainer(recipe_from_dict(tree), tmp_path / "run").fit()
+    assert summary["steps"] == 3 and "shared_dims" in summary["valid"]

@@ -1,4 +1,4 @@
-"""`audiovae extract` and `audiovae probe`: thin click commands over audiovae.export."""
+"""`audiovae extract` and `audiovae probe`: thin click commands over audiovae.downstream."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def extract_command(
     Rows follow DATA's order (sorted note_str, sorted paths, or the list's order). With --pool,
     logvar is log of the windows' mean variance (mean) or that of the max's window (max).
     """
-    from audiovae.export.extract import extract
+    from audiovae.downstream.extract import extract
 
     if hop_seconds is not None and not (windows or pool):
         raise click.UsageError("--hop-seconds needs --windows or --pool")
@@ -189,7 +189,7 @@ def probe_command(
     cache_dir: Path | None,
 ) -> None:
     """Score classifiers on the latents of FEATURES against chance and a raw log-mel baseline."""
-    from audiovae.export.probe import format_table, probe
+    from audiovae.downstream.probe import format_table, probe
 
     report = probe(
         features,

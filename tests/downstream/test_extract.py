@@ -12,15 +12,10 @@ from click.testing import CliRunner
 from audiovae.api import AudioVAE
 from audiovae.audio.io import write_wav
 from audiovae.audio.synth import SynthConfig, write_nsynth_folder
+from audiovae.downstream.commands import extract_command
+from audiovae.downstream.extract import extract_features, window_starts
+from audiovae.downstream.features_file import load_features, output_format, save_features
 from audiovae.errors import AudioVAEError, DataError
-from audiovae.export.commands import extract_command
-from audiovae.export.extract import (
-    extract_features,
-    load_features,
-    output_format,
-    save_features,
-    window_starts,
-)
 
 CLIP_SECONDS = 0.496  # the trained_run fixture's clip: 7936 samples at 16 kHz
 NOTES = SynthConfig(
@@ -105,6 +100,27 @@ def test_csv_has_one_row_per_clip_with_latent_and_label_columns(trained_run, not
     back = load_features(path)
     np.testing.assert_array_equal(back.mu, feats.mu)  # 9 significant digits round-trip float32
     assert list(back.labels["pitch"]) == list(feats.labels["pitch"])
+    assert back.source == feats.source
+
+
+def test_parquet_round_trip_keeps_codes_labels_and_metadata(trained_run, notes, tmp_path):
+    import pyarrow.parquet as pq
+
+    feats = extract_features(trained_run[0], notes, cache_dir=tmp_path, progress=False)
+    path = save_features(feats, tmp_path / "feats.parquet")
+    table = pq.read_table(path)  # an ordinary parquet file, readable without audiovae
+    assert table.num_rows == len(feats)
+    assert {"name", "mu_0", "logvar_15", "pitch"} <= set(table.schema.names)
+    np.testing.assert_array_equal(np.asarray(table.column("mu_3").to_pylist(), np.float32),
+                                  feats.mu[:, 3])  # fmt: skip
+    back = load_features(path)
+    np.testing.assert_array_equal(back.name, feats.name)
+    np.testing.assert_array_equal(back.mu, feats.mu)
+    np.testing.assert_array_equal(back.logvar, feats.logvar)
+    assert sorted(back.labels) == sorted(feats.labels)
+    assert feats.labels["qualities"].ndim == 2  # a list label: written as columns, read back whole
+    for key, values in feats.labels.items():
+        np.testing.assert_array_equal(back.labels[key], values, err_msg=key)
     assert back.source == feats.source
 
 

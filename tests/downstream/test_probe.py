@@ -9,10 +9,11 @@ import pytest
 from click.testing import CliRunner
 
 from audiovae.audio.synth import SynthConfig, write_nsynth_folder
+from audiovae.downstream.commands import probe_command
+from audiovae.downstream.extract import extract_features
+from audiovae.downstream.features_file import Features, save_features
+from audiovae.downstream.probe import instrument_split, note_split, probe
 from audiovae.errors import DataError
-from audiovae.export.commands import probe_command
-from audiovae.export.extract import Features, extract_features, save_features
-from audiovae.export.probe import instrument_split, note_split, probe
 
 NOTES = SynthConfig(
     pitches=(48, 52, 55, 59),

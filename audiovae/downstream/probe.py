@@ -29,8 +29,10 @@ from typing import Any
 
 import numpy as np
 
+from audiovae.data.sources import open_data
+from audiovae.downstream.extract import model_cache
+from audiovae.downstream.features_file import Features, load_features
 from audiovae.errors import DataError
-from audiovae.export.extract import Features, load_features, model_cache, open_data
 
 CLASSIFIERS = ("logistic", "mlp")
 SPLITS = ("instruments", "notes")
@@ -375,25 +377,14 @@ def _confusion_png(
     """Row-normalised confusion matrix of the probe on mu (test rows) as a PNG."""
     from sklearn.metrics import confusion_matrix
 
-    plt = _pyplot()
+    from audiovae.plots import plot_confusion
+
     k = len(names)
     matrix = confusion_matrix(y_true, y_pred, labels=np.arange(k)).astype(np.float64)
     matrix /= np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-    size = min(12.0, 3.0 + 0.25 * k)
-    fig, ax = plt.subplots(figsize=(size + 1.2, size), constrained_layout=True)
-    image = ax.imshow(matrix, vmin=0, vmax=1, cmap="Blues")
-    ticks = np.arange(k)
-    step = max(1, k // 30)
-    ax.set_xticks(ticks[::step], [str(n) for n in names[::step]], rotation=90, fontsize=7)
-    ax.set_yticks(ticks[::step], [str(n) for n in names[::step]], fontsize=7)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
     accuracy = float(np.mean(y_true == y_pred))
-    ax.set_title(f"{target}: probe on mu, test rows (accuracy {accuracy:.3f})", fontsize=9)
-    fig.colorbar(image, ax=ax, shrink=0.8, label="share of the true class")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    title = f"{target}: probe on mu, test rows (accuracy {accuracy:.3f})"
+    return plot_confusion(matrix, [str(n) for n in names], path, title)
 
 
 def _mu_maps(mu: np.ndarray, seed: int) -> dict[str, np.ndarray]:
