@@ -39,6 +39,8 @@ def _mig_bins(ctx: click.Context, param: click.Parameter, value: str) -> int | s
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--factor", "factors", multiple=True,
               help="Labels to score as factors (default: every discrete label).")  # fmt: skip
+@click.option("--listen-pairs", type=int, default=48, show_default=True,
+              help="Note pairs of the listening swap test (0: skip).")  # fmt: skip
 @click.option("--mig-bins", default="20", show_default=True, callback=_mig_bins,
               help='Equal-width bins per code dimension for MIG, or "values": as many as each '
                    "factor has values (20 bins cap a 24-valued factor at 0.94).")  # fmt: skip
@@ -50,16 +52,18 @@ def _mig_bins(ctx: click.Context, param: click.Parameter, value: str) -> int | s
 @click.option("--device", default=None, help="cpu, cuda, mps (default: auto).")
 @_user_errors
 def evaluate(model, data, out, checkpoint, iwae_clips, iwae_k, audio_clips, seed, factors,
-             mig_bins, dci_estimator, cache_dir, device) -> None:  # fmt: skip
+             mig_bins, dci_estimator, listen_pairs, cache_dir, device) -> None:  # fmt: skip
     """Reconstruction, KL, active units, log p(x) and disentanglement of MODEL on DATA."""
     from audiovae.metrics.evaluate import evaluate as run
+    from audiovae.metrics.listening import listening_lines
 
+    out = out or model / f"evaluate-{Path(data).resolve().name}.json"
     result = run(
         model, data, checkpoint=checkpoint, iwae_clips=iwae_clips, iwae_k=iwae_k,
         audio_clips=audio_clips, seed=seed, factors=list(factors) or None, cache_dir=cache_dir,
         device=device, mig_bins=mig_bins, dci_estimator=dci_estimator,
+        listen_pairs=listen_pairs, examples_dir=out.with_suffix(".swaps"),
     )  # fmt: skip
-    out = out or model / f"evaluate-{Path(result['data']).name}.json"
     out.write_text(json.dumps(result, indent=1))
     rec = result["reconstruction"]
     click.echo(f"{'clips':<22} {result['clips']}")
@@ -84,6 +88,8 @@ def evaluate(model, data, out, checkpoint, iwae_clips, iwae_k, audio_clips, seed
             click.echo(f"{'dci ' + key:<22} {value:.3f}")
         for key, error in dis.get("errors", {}).items():
             click.echo(f"{key:<22} failed: {error}")
+    for line in listening_lines(result["listening"]):
+        click.echo(line)
     click.echo(f"wrote {out}")
 
 

@@ -13,6 +13,8 @@ Estimator choices (all named in the output):
   as a factor (see `factor_labels`); `mig_bins` (20 or "values") and `dci_estimator`
   ("random_forest" or disentanglement_lib's "gradient_boosting") pick those two estimators. A
   metric that fails is named under `errors`; the others still score.
+- listening: pitch swaps among held-out instruments judged by pYIN and a family classifier, with
+  the Griffin-Lim ceiling and leakage probes (audiovae.metrics.listening).
 """
 
 from __future__ import annotations
@@ -102,9 +104,13 @@ def evaluate(
     codes_path: str | Path | None = None,
     mig_bins: int | str = 20,
     dci_estimator: str = "random_forest",
+    listen_pairs: int = 48,
+    examples_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Evaluate the model in `run_dir` on every clip of `data` (see the module docstring);
-    `codes_path` also saves mu [clips, latent] as .npy (what UDR compares across seeds)."""
+    `codes_path` also saves mu [clips, latent] as .npy (what UDR compares across seeds).
+    `listen_pairs` swaps are scored by the listening test (0: skip; audiovae.metrics.listening),
+    a few of them written as WAVs into `examples_dir` when given."""
     _check_metric_options(mig_bins, dci_estimator)
     run_dir = Path(run_dir)
     vae = AudioVAE.load(run_dir, checkpoint=checkpoint, device=device)
@@ -153,6 +159,12 @@ def evaluate(
     result["disentanglement"] = _disentanglement(
         mu_all, factor_labels(cache.labels, n, factors), seed, mig_bins, dci_estimator
     )
+    from audiovae.metrics.listening import listening_section
+
+    result["listening"] = listening_section(
+        vae, src, cache, mu_all, pairs=listen_pairs, seed=seed, examples_dir=examples_dir,
+        progress=progress,
+    )  # fmt: skip
     return result
 
 

@@ -3,12 +3,13 @@ call that writes the HTML file (`write_report`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from audiovae.api import AudioVAE
 from audiovae.generate.latents import COLLAPSED_KL
 from audiovae.report.heldout import NoteChoice, data_notes, validation_notes
+from audiovae.report.listening import ListeningView, gather_listening
 from audiovae.report.run_info import RunInfo, read_run
 from audiovae.report.sounds import Morph, NoteSounds, Traversal, morph, note_sounds, report_renderer
 from audiovae.report.sounds import traversal as traverse
@@ -35,6 +36,7 @@ class ReportContent:
     notes: list[NoteSounds]
     traversal: Traversal
     morph: Morph | None
+    listening: list[ListeningView] = field(default_factory=list)
 
 
 def _kl_per_dim(vae: AudioVAE, run: RunInfo) -> tuple[list[float] | None, str]:
@@ -109,6 +111,7 @@ def gather(
         notes=sounds,
         traversal=grid,
         morph=strip,
+        listening=gather_listening(run_dir, run.evaluations, vae.sample_rate),
     )
 
 

@@ -562,6 +562,8 @@ def _metrics_section(c: ReportContent) -> str:
 
 def render_page(c: ReportContent) -> str:
     """The whole report as one HTML document (UTF-8 text)."""
+    from audiovae.report.listening import listening_html
+
     ids = _Ids()
     sections = [
         _run_section(c),
@@ -571,10 +573,11 @@ def render_page(c: ReportContent) -> str:
         _traversal_section(c, ids),
         _morph_section(c, ids),
         _metrics_section(c),
+        listening_html(c.listening, c.sample_rate),
     ]
     toc = [("run", "The run"), ("curves", "Training curves"), ("kl", "KL per dimension"),
            ("notes", "Notes"), ("traversal", "Traversal"), ("morph", "Morph"),
-           ("metrics", "Evaluation metrics")]  # fmt: skip
+           ("metrics", "Evaluation metrics"), ("listening", "Listening test")]  # fmt: skip
     nav = "".join(f'<li><a href="#{key}">{text}</a></li>' for key, text in toc)
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     version = c.run.manifest.get("versions", {}).get("audiovae") or ""

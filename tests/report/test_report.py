@@ -42,6 +42,22 @@ EVALUATION = {
     "disentanglement": {"factors": ["instrument", "pitch"], "mig": 0.0571,
                         "dci": {"disentanglement": 0.071, "completeness": 0.08,
                                 "informativeness": 0.8}},
+    "listening": {
+        "pairs": 24, "pitch_dims": [1, 4], "pitch_dims_chosen_by": "eta squared",
+        "split": {"held_out": ["guitar_synthetic_001", "reed_synthetic_001"]},
+        "swap": {"within_50_cents": 0.4167, "median_abs_cents": 61.0, "unvoiced": 2,
+                 "family_kept": 0.875, "family_took_b": 0.1458},
+        "ceiling": {"within_50_cents": 0.9583, "median_abs_cents": 3.0, "unvoiced": 0,
+                    "family_kept": 0.9167, "family_took_b": None},
+        "family_classifier": {"model": "logistic", "features": "pooled log-mel",
+                              "heldout_accuracy": 0.8125, "chance": 0.25},
+        "leakage": {"pitch_from_timbre": {"accuracy": 0.333, "chance": 0.0833, "dims": 14}},
+        "examples": {"folder": "evaluate-notes.swaps", "swaps": [
+            {"a": "n1", "b": "n2", "pitch_a": 48, "pitch_b": 55, "cents": 12.0,
+             "files": {"a": "s0_a.wav", "b": "s0_b.wav", "swap": "s0_s.wav"}},
+            {"a": "n3", "b": "n4", "pitch_a": 50, "pitch_b": 57, "cents": None,
+             "files": {"a": "s1_a.wav", "b": "s1_b.wav", "swap": "s1_s.wav"}}]},
+    },
 }  # fmt: skip
 """The shape of `audiovae evaluate`'s JSON (with made-up values and paths that must not leak)."""
 
@@ -53,6 +69,12 @@ def report(trained_run, tmp_path_factory) -> tuple[Path, Path, str]:
     run = tmp_path_factory.mktemp("report-run") / "tiny"
     shutil.copytree(trained_run[0], run, ignore=shutil.ignore_patterns("report.html"))
     (run / "evaluate-notes.json").write_text(json.dumps(EVALUATION))
+    swaps = run / "evaluate-notes.swaps"  # the listening test's example WAVs, as evaluate writes
+    swaps.mkdir()
+    tone = 0.3 * np.sin(2 * np.pi * 220 * np.arange(8000) / 16000)
+    for ex in EVALUATION["listening"]["examples"]["swaps"]:
+        for name in ex["files"].values():
+            sf.write(swaps / name, tone, 16000)
     out = run / "report.html"
     res = CliRunner().invoke(main, ["report", str(run), "-o", str(out), "--iters", "4"])
     assert res.exit_code == 0, res.output
@@ -71,14 +93,14 @@ def test_report_is_valid_self_contained_html(report, tmp_path_factory):
     assert f"wrote {out}" in output and size < SIZE_BUDGET_MB * 1024 * 1024
     root = _tree(text)
     assert root.tag == "html" and root.get("lang") == "en"
-    assert len(root.findall(".//h1")) == 1 and len(root.findall(".//h2")) == 7
+    assert len(root.findall(".//h1")) == 1 and len(root.findall(".//h2")) == 8
     images = root.findall(".//img")
     assert len(images) >= 4 + 4 * 3 + 4 * 5 + 5
     for img in images:
         assert img.get("src", "").startswith("data:image/png;base64,")
         assert len((img.get("alt") or "").strip()) > 10, img.get("alt")
     audios = root.findall(".//audio")
-    assert len(audios) == 4 * 3 + 4 * 5 + 5 + 1
+    assert len(audios) == 4 * 3 + 4 * 5 + 5 + 1 + 2 * 3  # notes, traversal, morph, swaps
     for audio in audios:
         sources = [audio.get("src")] + [s.get("src") for s in audio.findall("source")]
         assert any(s and s.startswith("data:audio/") for s in sources)
@@ -112,6 +134,10 @@ def test_report_content_is_the_runs(report, trained_run):
     assert len(kl_rows) == 16  # the tiny model's latent_dim
     metrics = "".join(sections["metrics"].itertext())
     assert "0.2345" in metrics and "0.0571" in metrics and "instrument, pitch" in metrics
+    listening = " ".join("".join(sections["listening"].itertext()).split())
+    for text in ("42%", "61", "96%", "88%", "15%", "81%", "guitar_synthetic_001", "unvoiced"):
+        assert text in listening, text
+    assert len(sections["listening"].findall(".//audio")) == 6
     run_text = " ".join("".join(sections["run"].itertext()).split())
     assert "beta_vae" in run_text and "600 of 600 planned" in run_text
     assert "173 training and 19 validation clips" in run_text
