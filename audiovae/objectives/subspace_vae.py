@@ -4,18 +4,39 @@ timbre, `model.subspaces`), each block made to carry its label and the other blo
 Per supervised block b with label y_b (`supervise: {block: label}`):
 - a classifier head reads the block of the posterior sample z (so the information survives the
   noise the decoder sees) and is trained with cross-entropy: the block learns to carry y_b;
-- an adversary reads the posterior mean of every *other* dimension through a gradient-reversal
-  layer (Ganin and Lempitsky 2015): it learns to predict y_b from the rest of z, while the encoder
-  receives its gradient negated and so strips y_b out of the rest of z.
+- an adversary adv_b reads the posterior mean of every *other* dimension, mu_not_b, and learns to
+  predict y_b from it with cross-entropy, while the encoder is pushed to strip y_b out of mu_not_b.
+  `adversary_loss` chooses how the encoder is pushed:
+  - `reversal`: the adversary reads mu_not_b through a gradient-reversal layer R (Ganin and
+    Lempitsky 2015), so the encoder receives the adversary's CE gradient negated: it maximises the
+    CE, which it can do by making the current adversary confidently wrong while y_b stays linearly
+    decodable (measured: a fresh probe read pitch from the timbre block at 0.99-1.00);
+  - `confusion`: the adversary's CE is taken on mu_not_b detached (it trains the adversary only),
+    and the encoder minimises the "confusion loss" of Tzeng et al. 2015 ("Simultaneous deep
+    transfer across domains and tasks", ICCV) as used by Alvi et al. 2018 ("Turning a blind eye:
+    explicit removal of biases and variation from deep neural network embeddings", ECCV
+    workshops): the cross-entropy of the adversary's prediction against the uniform distribution,
+    conf(l) = -(1/K) sum_k log softmax(l)_k = logsumexp(l) - mean_k l_k = KL(U || p) + log K,
+    through the adversary's weights held fixed. Its minimum is the uniform prediction, so the
+    encoder gains nothing by making the adversary confidently wrong.
 
-    loss = recon + beta * KL + classifier_weight * sum_b CE(cls_b(z_b), y_b)
-                             + adversary_weight * sum_b CE(adv_b(R(mu_not_b)), y_b)
+    reversal:  loss = recon + beta * KL + classifier_weight * sum_b CE(cls_b(z_b), y_b)
+                                        + adversary_weight * sum_b CE(adv_b(R(mu_not_b)), y_b)
+    confusion: loss = recon + beta * KL + classifier_weight * sum_b CE(cls_b(z_b), y_b)
+                      + adversary_weight * sum_b [CE(adv_b(sg(mu_not_b)), y_b)
+                                                  + s * conf(sg(adv_b)(mu_not_b))]
+
+(sg: stop-gradient; s: the warm-up scale below). Both players step in the one optimiser step, so
+resume and torchrun stay exact with no auxiliary optimiser: in `confusion` the adversary's weights
+get gradient from its own CE only, the encoder from the confusion term only.
 
 recon and KL are per-example sums (beta-VAE normalisation, beta 1 = ELBO); each CE is the mean over
 the batch's *labelled* notes, in nats per note (with label_fraction < 1 only part of the notes carry
 labels; the rest contribute only recon + KL). Under torchrun the labelled count is that of the
-global batch, so N processes train exactly as one. The reversal's scale ramps linearly from 0 to 1
-over `adversary_warmup_steps`, a pure function of the step (exact resume).
+global batch, so N processes train exactly as one. The encoder's side of the adversary (the
+reversal's scale, or the confusion term's weight s) ramps linearly from 0 to 1 over
+`adversary_warmup_steps`, a pure function of the step (exact resume); the adversary itself trains at
+full weight from step 0. The confusion term, like the CE, is averaged over the labelled notes.
 
 With `pairs: true` (and `data.pairs` in the recipe) it also learns from pairs of notes, labelled
 or not: each pair's dims whose KL(q1 || q2) lies below the pair's midpoint take the average of the
@@ -28,6 +49,8 @@ extra inference step, and leaves the prior N(0, I), so sampling and traversal wo
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import torch
 from pydantic import Field, field_validator
@@ -56,7 +79,14 @@ class SubspaceVAEConfig(BetaVAEConfig):
     )
     classifier_weight: float = Field(1.0, ge=0, description="weight of each block's CE (nats)")
     adversary_weight: float = Field(1.0, ge=0, description="weight of each adversary's CE")
-    adversary_warmup_steps: int = Field(0, ge=0, description="reversal scale ramps 0 -> 1")
+    adversary_loss: Literal["reversal", "confusion"] = Field(
+        "reversal",
+        description="how the encoder fights each adversary: reversal (maximise its CE through a "
+        "gradient-reversal layer) or confusion (make its prediction uniform)",
+    )
+    adversary_warmup_steps: int = Field(
+        0, ge=0, description="the encoder's side (reversal scale / confusion weight) ramps 0 -> 1"
+    )
     label_fraction: float = Field(
         1.0, gt=0, le=1, description="share of training notes whose labels are used"
     )
@@ -86,6 +116,19 @@ def _head(n_in: int, n_out: int, hidden: int) -> nn.Module:
     return nn.Sequential(nn.Linear(n_in, hidden), nn.SiLU(), nn.Linear(hidden, n_out))
 
 
+def confusion_loss(logits: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of softmax(logits) [batch, K] against the uniform distribution, per row:
+    -(1/K) sum_k log p_k = logsumexp(l) - mean_k l_k = KL(U || p) + log K (Tzeng et al. 2015).
+    Minimal (log K) exactly when the prediction is uniform; its gradient is softmax(l) - 1/K."""
+    return torch.logsumexp(logits, dim=1) - logits.mean(dim=1)
+
+
+def frozen_call(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """module(x) with its parameters detached: the gradient reaches x but not the module."""
+    params = {name: p.detach() for name, p in module.named_parameters()}
+    return torch.func.functional_call(module, params, (x,))
+
+
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean of values [batch] over rows where mask is True (0 when none), counted over the global
     batch under torchrun (see models/noise.py), so gradient averaging over ranks gives the mean of
@@ -100,7 +143,8 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 @register_objective("subspace_vae")
 class SubspaceVAE(BetaVAE):
-    """beta-VAE + per-block classifiers + gradient-reversed adversaries (module docstring)."""
+    """beta-VAE + per-block classifiers + adversaries fought by gradient reversal or confusion
+    (module docstring)."""
 
     Config = SubspaceVAEConfig
 
@@ -152,7 +196,8 @@ class SubspaceVAE(BetaVAE):
                 self.adversaries[block] = _head(width - size, n_classes, config.hidden)
 
     def reversal_scale(self, step: int) -> float:
-        """Scale of the gradient reversal at `step`: 0 -> 1 over adversary_warmup_steps."""
+        """Scale of the encoder's side of the adversaries at `step` (the gradient reversal's scale,
+        or the confusion term's weight): 0 -> 1 over adversary_warmup_steps."""
         warm = self.config.adversary_warmup_steps
         return 1.0 if warm == 0 else min(1.0, step / warm)
 
@@ -214,8 +259,15 @@ class SubspaceVAE(BetaVAE):
             terms[f"acc_{block}"] = masked_mean((logits.argmax(1) == y).float(), known).detach()
             loss = loss + cfg.classifier_weight * terms[f"cls_{block}"]
             if block in self.adversaries:
-                rest = reverse_gradient(self._rest(p.mu.float(), block), scale)
-                adv_logits = self.adversaries[block](rest)
+                adversary = self.adversaries[block]
+                rest = self._rest(p.mu.float(), block)
+                if cfg.adversary_loss == "reversal":
+                    adv_logits = adversary(reverse_gradient(rest, scale))
+                else:  # the adversary learns on detached inputs; the encoder is confused
+                    adv_logits = adversary(rest.detach())
+                    conf = masked_mean(confusion_loss(frozen_call(adversary, rest)), known)
+                    terms[f"conf_{block}"] = conf
+                    loss = loss + cfg.adversary_weight * scale * conf
                 adv_ce = nn.functional.cross_entropy(adv_logits, target, reduction="none")
                 terms[f"adv_{block}"] = masked_mean(adv_ce, known)
                 terms[f"adv_acc_{block}"] = masked_mean(

@@ -1,5 +1,6 @@
 """subspace_vae: the gradient-reversal sign, the classifier and adversary losses by hand, the
-label_fraction mask, the trainer's labels path, exact resume, and the recipe / data errors."""
+confusion loss and its gradients by hand, the label_fraction mask, the trainer's labels path,
+exact resume, and the recipe / data errors."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from torch import nn
 from audiovae.errors import AudioVAEError, RecipeError
 from audiovae.objectives import get_objective
 from audiovae.objectives.reversal import GradientReversal, reverse_gradient
+from audiovae.objectives.subspace_vae import confusion_loss
 from audiovae.train.labels import label_codes, labelled_notes
 from audiovae.train.recipe import recipe_from_dict
 from audiovae.train.trainer import Trainer
@@ -164,6 +166,99 @@ def test_adversary_learns_while_the_encoder_gets_its_gradient_negated():
     assert float(obj(model, x, step=0, labels=labels).terms["adv_pitch"]) > trained
 
 
+def _log_softmax(logits) -> list[float]:
+    """log softmax, written out: l_k - log sum_j exp(l_j)."""
+    norm = math.log(sum(math.exp(v) for v in logits))
+    return [v - norm for v in logits]
+
+
+def test_confusion_loss_is_cross_entropy_against_uniform_by_hand():
+    logits = [[1.0, 2.0, 3.0], [0.0, 0.0, 0.0], [-1.0, 4.0, 0.5]]
+    want = [-sum(_log_softmax(row)) / 3 for row in logits]
+    got = confusion_loss(torch.tensor(logits, dtype=torch.float64))
+    assert got.tolist() == pytest.approx(want, rel=1e-12)
+    assert want[1] == pytest.approx(math.log(3))  # uniform: the minimum, log K
+    assert min(want[0], want[2]) > math.log(3)
+    # KL(U || p) + log K, by its definition
+    kl = sum((1 / 3) * (math.log(1 / 3) - lp) for lp in _log_softmax(logits[2]))
+    assert want[2] == pytest.approx(kl + math.log(3), rel=1e-12)
+
+
+def test_confusion_gradient_pushes_logits_towards_uniform():
+    logits = torch.tensor([[2.0, -1.0, 0.5, 0.0]], dtype=torch.float64, requires_grad=True)
+    confusion_loss(logits).sum().backward()
+    exps = [math.exp(v) for v in (2.0, -1.0, 0.5, 0.0)]
+    want = [e / sum(exps) - 0.25 for e in exps]  # softmax - 1/K
+    assert logits.grad[0].tolist() == pytest.approx(want, rel=1e-12)
+    # descending it lowers the most likely class and raises the least likely one, and the
+    # prediction moves towards uniform (its KL(U || p) falls step after step)
+    assert logits.grad[0, 0] > 0 > logits.grad[0, 1]
+    kls = []
+    x = logits.detach().clone()
+    for _ in range(20):
+        x.requires_grad_(True)
+        loss = confusion_loss(x).sum()
+        (grad,) = torch.autograd.grad(loss, x)
+        kls.append(float(loss.detach()) - math.log(4))
+        x = (x - 2.0 * grad).detach()
+    assert all(b < a for a, b in zip(kls, kls[1:], strict=False)) and kls[-1] < 0.05 * kls[0]
+
+
+def test_confusion_mode_trains_the_adversary_on_plain_ce_and_confuses_the_encoder():
+    """adversary_loss: confusion, by hand on a linear adversary (pitch from the timbre block):
+    the adversary's gradient is that of plain CE and never reaches the encoder; the encoder's
+    gradient is scale * w * (softmax - 1/K) W / n and never reaches the adversary."""
+    g = torch.Generator().manual_seed(1)
+    mu = torch.randn(6, 3, generator=g)
+    y = torch.tensor([0, 1, 2, 0, -1, 2])  # note 4 unlabelled: in neither term
+    labels = {"pitch": y, "family": torch.full((6,), -1)}
+    obj = _objective(classifier_weight=0.0, adversary_weight=2.0, adversary_loss="confusion",
+                     adversary_warmup_steps=100)  # fmt: skip
+    w = torch.tensor([[1.0], [-0.5], [0.25]])
+    b = torch.tensor([0.0, 0.1, -0.1])
+    _set_linear(obj.adversaries["pitch"], w, b)
+    model = FixedPosterior(mu, torch.zeros(6, 3), (2, 2))
+    x = torch.zeros(6, 2, 2)
+    out = obj(model, x, step=50, labels=labels)  # scale 0.5
+    rows = [0, 1, 2, 3, 5]
+    feats = mu[rows, 2:].double()
+    logits = (feats @ w.T.double() + b.double()).tolist()
+    conf = sum(-sum(_log_softmax(r)) / 3 for r in logits) / 5
+    ce = sum(-_log_softmax(r)[int(y[i])] for r, i in zip(logits, rows, strict=True)) / 5
+    assert out.terms["conf_pitch"].item() == pytest.approx(conf, rel=1e-5)
+    assert out.terms["adv_pitch"].item() == pytest.approx(ce, rel=1e-5)
+    base = out.terms["recon"] + out.terms["kl"]
+    want_loss = float(base.detach()) + 2.0 * (ce + 0.5 * conf)
+    assert out.loss.item() == pytest.approx(want_loss, rel=1e-5)
+
+    # the adversary's own update: plain CE, and the encoder does not move
+    out.terms["adv_pitch"].backward()
+    assert model.mu.grad is None or not model.mu.grad.any()
+    p = torch.softmax(mu[:, 2:] @ w.T + b, dim=1)
+    onehot = nn.functional.one_hot(y.clamp_min(0), 3).float()
+    known = (y >= 0).float()[:, None]
+    torch.testing.assert_close(
+        obj.adversaries["pitch"].weight.grad, ((p - onehot) * known).T @ mu[:, 2:] / 5
+    )
+    # the encoder's side: through the adversary held fixed, towards its uniform prediction
+    obj.zero_grad()
+    model.mu.grad = None
+    obj(model, x, step=50, labels=labels).loss.backward()
+    want = 2.0 * 0.5 * (((p - 1 / 3) * known) @ w) / 5 + mu[:, 2:] / 6  # + d KL / d mu
+    torch.testing.assert_close(model.mu.grad[:, 2:], want)
+    torch.testing.assert_close(model.mu.grad[:, :2], mu[:, :2] / 6)  # pitch block: KL only
+    torch.testing.assert_close(  # the whole loss: the adversary sees only its CE (times w)
+        obj.adversaries["pitch"].weight.grad, 2.0 * ((p - onehot) * known).T @ mu[:, 2:] / 5
+    )
+    # a step of the encoder along its gradient makes the adversary less certain
+    before = float(out.terms["conf_pitch"].detach())
+    with torch.no_grad():
+        model.mu -= 1.0 * model.mu.grad
+    assert float(obj(model, x, step=50, labels=labels).terms["conf_pitch"].detach()) < before
+    with pytest.raises(ValueError, match="adversary_loss"):
+        _objective(adversary_loss="maximise")
+
+
 def test_reversal_scale_ramps_and_no_labels_means_beta_vae():
     obj = _objective(adversary_warmup_steps=100)
     assert [obj.reversal_scale(s) for s in (0, 50, 100, 500)] == [0.0, 0.5, 1.0, 1.0]
@@ -243,9 +338,10 @@ def test_a_block_tied_to_a_label_the_data_lacks_is_a_one_line_error(tmp_path, ca
 
 def test_two_processes_match_one_with_hidden_labels(tmp_path, cache_dir):
     """Under torchrun the labelled count is the global batch's, so 2 gloo processes with
-    label_fraction 0.5 end where 1 process does (classifier and adversary heads included)."""
+    label_fraction 0.5 end where 1 process does (classifier and adversary heads included), with
+    the confusion loss's detached adversary path under DDP."""
     tree = _tree(cache_dir, max_steps=6, checkpoint_every=6, num_threads=1)
-    tree["objective"]["label_fraction"] = 0.5
+    tree["objective"].update(label_fraction=0.5, adversary_loss="confusion")
     recipe = tmp_path / "sub.yaml"
     recipe.write_text(yaml.safe_dump(tree))
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
