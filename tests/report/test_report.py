@@ -190,7 +190,7 @@ def test_report_opens_in_chromium(report, tmp_path):
     assert not errors, errors
     assert all(u.startswith(("data:", "file:")) for u in requests), requests
     assert images and all(images)
-    assert len(players) == 4 * 3 + 4 * 5 + 5 + 1
+    assert len(players) == 4 * 3 + 4 * 5 + 5 + 1 + 6  # + the listening section's 3 example swaps
     for player in players:
         assert "timeout" not in player and player["error"] is None, player
         assert abs(player["duration"] - player["expected"]) < 0.05, player
