@@ -38,7 +38,7 @@ def main(verbose: bool) -> None:
 @_user_errors
 def train(recipe: Path, out: Path, overrides: tuple[str, ...], resume: bool) -> None:
     """Train the model a RECIPE describes into the run folder --out."""
-    from audiovae.train.recipe import load_recipe
+    from audiovae.recipe import load_recipe
     from audiovae.train.trainer import train as run_training
 
     summary = run_training(load_recipe(recipe, overrides), out, resume=resume)
@@ -72,7 +72,7 @@ def train(recipe: Path, out: Path, overrides: tuple[str, ...], resume: bool) -> 
 @_user_errors
 def sweep(recipe, grids, overrides, seeds, out, data, jobs, metric, iwae_clips) -> None:
     """Train every combination of --grid values x seeds from RECIPE, evaluate and rank them."""
-    from audiovae.train.recipe import load_recipe
+    from audiovae.recipe import load_recipe
     from audiovae.train.sweep import run_sweep
 
     base = load_recipe(recipe, overrides)
@@ -114,7 +114,7 @@ def data_synth(out: Path, recipe: Path | None, overrides: tuple[str, ...]) -> No
     """Write the synthetic notes as an NSynth-format folder (examples.json + audio/)."""
     from audiovae.audio.synth import write_nsynth_folder
     from audiovae.data.sources import synth_config
-    from audiovae.train.recipe import load_recipe, recipe_from_dict
+    from audiovae.recipe import load_recipe, recipe_from_dict
 
     r = load_recipe(recipe, overrides) if recipe else recipe_from_dict(_overrides_tree(overrides))
     cfg = synth_config(r.data)
@@ -184,7 +184,7 @@ def data_soundfont(soundfont: Path, out: Path, programs, families, pitches, velo
 
 
 def _overrides_tree(overrides: tuple[str, ...]) -> dict:
-    from audiovae.train.recipe import apply_override
+    from audiovae.recipe import apply_override
 
     tree: dict = {}
     for assignment in overrides:

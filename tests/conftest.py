@@ -21,7 +21,7 @@ def cache_dir(tmp_path_factory) -> Path:
 def trained_run(tmp_path_factory, cache_dir) -> tuple[Path, dict]:
     """One small model trained on synthetic notes (fixed seed), shared by every test that needs a
     model which has learned something."""
-    from audiovae.train.recipe import recipe_from_dict
+    from audiovae.recipe import recipe_from_dict
     from audiovae.train.trainer import train
 
     out = tmp_path_factory.mktemp("runs") / "tiny"

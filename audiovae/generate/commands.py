@@ -141,8 +141,7 @@ def resynth(audio, out, recipe, model, iters, phase_init, no_png) -> None:
         vae = _load(model, "cpu")
         frontend, clip = vae.frontend, vae.clip_samples
     else:
-        from audiovae.train.recipe import load_recipe
-        from audiovae.train.trainer import frontend_from_recipe
+        from audiovae.recipe import frontend_from_recipe, load_recipe
 
         r = load_recipe(recipe)
         frontend, clip = frontend_from_recipe(r), r.data.clip_samples

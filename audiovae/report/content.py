@@ -66,7 +66,7 @@ def gather(
 ) -> ReportContent:
     """Read the run, choose the notes (the trainer's validation clips, or `data`'s), and render
     every sound of the report through the model (see audiovae.report.sounds)."""
-    from audiovae.train.recipe import load_recipe
+    from audiovae.recipe import load_recipe
 
     run_dir = Path(run_dir)
     if notes < 1 or traverse_dims < 1 or morph_steps < 2 or len(traverse_values) < 2:

@@ -1,6 +1,6 @@
 """Which notes a report plays: the run's own validation clips (truly held out: the trainer's split,
-as recorded in the run folder's split.json, or rebuilt by the trainer for older runs), or clips of
-a data set the user names."""
+as recorded in the run folder's split.json, or rebuilt as the trainer built it for older runs), or
+clips of a data set the user names."""
 
 from __future__ import annotations
 
@@ -55,7 +55,8 @@ def validation_notes(
 
     The split is the trainer's own, so these notes never shaped the weights: the ids the run
     folder recorded when training began (RUN/split.json), read without touching the feature
-    cache; for a run folder written before that record, the trainer's `prepare_data` rebuilds it
+    cache; for a run folder written before that record, `build_training_data` (the trainer's own
+    split) rebuilds it
     (`data.valid` when given, else the seeded `valid_fraction` of the training clips), opening
     the run's feature cache or rebuilding it (with a progress bar) if it was deleted.
     """
@@ -92,10 +93,10 @@ def validation_notes(
 
 def _rebuilt_valid_ids(recipe, progress: bool) -> list[str]:
     """The validation ids of a run folder without split.json, from the trainer's own split."""
-    from audiovae.train.trainer import frontend_from_recipe, prepare_data
+    from audiovae.features.training_data import build_training_data
+    from audiovae.recipe import frontend_from_recipe
 
-    split = prepare_data(recipe, frontend_from_recipe(recipe), progress=progress)
-    return [split.valid.ids[i] for i in split.valid_indices]
+    return build_training_data(recipe, frontend_from_recipe(recipe), progress=progress).valid_ids
 
 
 def data_notes(data: str | Path, count: int, sample_rate: int, window: int) -> NoteChoice:

@@ -17,7 +17,6 @@ import logging
 import math
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,6 @@ import yaml
 from tqdm.auto import tqdm
 
 from audiovae.data.pairs import PairPlan, plan_from_section
-from audiovae.data.sources import training_clipsets
 from audiovae.data.split import RunSplit, write_split
 from audiovae.errors import (
     AudioVAEError,
@@ -38,13 +36,15 @@ from audiovae.errors import (
     TrainingDiverged,
     TrainingStopped,
 )
-from audiovae.features.cache import FeatureCache, build_cache
+from audiovae.features.cache import FeatureCache
 from audiovae.features.logmel import LogMelFrontEnd
 from audiovae.features.normalization import mel_band_statistics
+from audiovae.features.training_data import TrainingData, build_training_data
 from audiovae.models.conv import ConvVAE, ConvVAEConfig, condition_vocabulary
 from audiovae.models.noise import batch_shard
 from audiovae.objectives import Objective, get_objective
 from audiovae.objectives.kl import COLLAPSED_KL
+from audiovae.recipe import Recipe, frontend_from_recipe
 from audiovae.train import distributed
 from audiovae.train.checkpoint import (
     load_checkpoint,
@@ -56,7 +56,6 @@ from audiovae.train.checkpoint import (
 from audiovae.train.label_dims import label_eta_squared, write_label_dims
 from audiovae.train.labels import label_codes, label_vocabularies, labelled_notes
 from audiovae.train.provenance import git_commit, package_versions
-from audiovae.train.recipe import Recipe
 from audiovae.train.runlock import RunFolderLock, refuse_if_in_use
 from audiovae.train.runtime import (
     STOP_INTERRUPT,
@@ -71,22 +70,6 @@ log = logging.getLogger(__name__)
 LAST = "checkpoints/last.safetensors"
 BEST = "checkpoints/best.safetensors"
 PREVIOUS = "checkpoints/previous.safetensors"  # the resumable checkpoint before `last`
-
-
-def frontend_from_recipe(recipe: Recipe) -> LogMelFrontEnd:
-    """The log-mel front end a recipe describes."""
-    f = recipe.features
-    return LogMelFrontEnd(
-        sample_rate=recipe.data.sample_rate,
-        n_fft=f.n_fft,
-        hop_length=f.hop_length,
-        n_mels=f.n_mels,
-        f_min=f.f_min,
-        f_max=f.f_max,
-        mel_scale=f.mel_scale,
-        norm=f.norm,
-        log_floor=f.log_floor,
-    )
 
 
 def condition_labels(recipe: Recipe) -> list[str]:
@@ -133,26 +116,6 @@ def lr_at(step: int, total_steps: int, train) -> float:
     return train.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-@dataclass
-class TrainingData:
-    """Caches and index sets for one run."""
-
-    train: FeatureCache
-    train_indices: np.ndarray
-    valid: FeatureCache
-    valid_indices: np.ndarray
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "train_source": self.train.meta["source"],
-            "train_clips": int(self.train_indices.size),
-            "valid_source": self.valid.meta["source"],
-            "valid_clips": int(self.valid_indices.size),
-            "train_cache": str(self.train.path),
-            "skipped": len(self.train.meta.get("skipped", [])),
-        }
-
-
 def prepare_data(
     recipe: Recipe,
     frontend: LogMelFrontEnd,
@@ -168,27 +131,10 @@ def prepare_data(
     if ctx.local_rank != 0:
         distributed.barrier(ctx)
     try:
-        return _prepare_data(recipe, frontend, progress and ctx.is_main)
+        return build_training_data(recipe, frontend, progress and ctx.is_main)
     finally:
         if ctx.local_rank == 0:
             distributed.barrier(ctx)
-
-
-def _prepare_data(recipe: Recipe, frontend: LogMelFrontEnd, progress: bool) -> TrainingData:
-    data = recipe.data
-    train_clips, valid_clips = training_clipsets(data)
-    cache_root = Path(recipe.features.cache_dir) if recipe.features.cache_dir else None
-    common = dict(cache_root=cache_root, on_bad_file=data.on_bad_file, progress=progress)
-    train = build_cache(train_clips, frontend, data.clip_samples, **common)
-    if valid_clips is not None:
-        valid = build_cache(valid_clips, frontend, data.clip_samples, **common)
-        return TrainingData(train, np.arange(len(train)), valid, np.arange(len(valid)))
-    n = len(train)
-    n_valid = max(1, int(round(data.valid_fraction * n)))
-    if n - n_valid < 1:
-        raise AudioVAEError(f"only {n} clips: too few to hold out a validation set")
-    perm = np.random.default_rng(recipe.train.seed).permutation(n)
-    return TrainingData(train, np.sort(perm[n_valid:]), train, np.sort(perm[:n_valid]))
 
 
 class Trainer:

@@ -337,7 +337,7 @@ def test_cli_renders_and_reports_errors(sf2, tmp_path):
 def test_recipe_holds_out_the_highest_program_of_each_family():
     from audiovae.data.soundfont import Instrument
     from audiovae.data.soundfont_families import GM_PROGRAMS
-    from audiovae.train.recipe import load_recipe
+    from audiovae.recipe import load_recipe
 
     recipe = load_recipe(Path(__file__).resolve().parents[2] / "recipes" / "soundfont.yaml")
     highest = {row.family: row for row in GM_PROGRAMS if row.family}  # table is in program order
@@ -349,7 +349,7 @@ def test_recipe_holds_out_the_highest_program_of_each_family():
 
 
 def test_recipe_trains_on_a_render(rendered, tmp_path):
-    from audiovae.train.recipe import load_recipe
+    from audiovae.recipe import load_recipe
     from audiovae.train.trainer import train
 
     out, _ = rendered

@@ -11,7 +11,7 @@ from audiovae.audio.synth import SynthConfig, write_nsynth_folder
 from audiovae.data.sources import DATA_ARGUMENTS, open_data
 from audiovae.data.synthetic import synthetic_notes_folder
 from audiovae.errors import DataError
-from audiovae.train.recipe import recipe_from_dict
+from audiovae.recipe import recipe_from_dict
 
 ARGS = {"sample_rate": 16000, "clip_samples": 4000}
 

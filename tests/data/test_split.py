@@ -20,12 +20,12 @@ def test_round_trip_and_missing_and_corrupt(tmp_path):
 
 
 def test_trainer_records_its_split(trained_run):
-    from audiovae.train.recipe import load_recipe
-    from audiovae.train.trainer import frontend_from_recipe, prepare_data
+    from audiovae.features.training_data import build_training_data
+    from audiovae.recipe import frontend_from_recipe, load_recipe
 
     run, _ = trained_run
     recipe = load_recipe(run / "recipe.yaml")
-    data = prepare_data(recipe, frontend_from_recipe(recipe), progress=False)
+    data = build_training_data(recipe, frontend_from_recipe(recipe), progress=False)
     split = read_split(run)
     assert split.valid_from == "fraction"
     assert split.valid_ids == [data.valid.ids[i] for i in data.valid_indices]
@@ -33,9 +33,9 @@ def test_trainer_records_its_split(trained_run):
 
 
 def test_report_reads_the_split_without_rebuilding_the_data(trained_run, monkeypatch, tmp_path):
-    import audiovae.train.trainer as trainer
+    import audiovae.features.training_data as training_data
+    from audiovae.recipe import load_recipe
     from audiovae.report.heldout import validation_notes
-    from audiovae.train.recipe import load_recipe
 
     run, _ = trained_run
     recipe = load_recipe(run / "recipe.yaml")
@@ -43,9 +43,9 @@ def test_report_reads_the_split_without_rebuilding_the_data(trained_run, monkeyp
     assert old.held_out and len(old.notes) == 3
 
     def refuse(*args, **kwargs):
-        raise AssertionError("prepare_data called although the run recorded its split")
+        raise AssertionError("the training data was rebuilt although the run recorded its split")
 
-    monkeypatch.setattr(trainer, "prepare_data", refuse)
+    monkeypatch.setattr(training_data, "build_training_data", refuse)
     new = validation_notes(recipe, 3, 7936, progress=False, run_dir=run)
     assert [n.id for n in new.notes] == [n.id for n in old.notes]
     assert set(n.id for n in new.notes) <= set(read_split(run).valid_ids)

@@ -14,7 +14,7 @@ from audiovae.cli import main
 from audiovae.generate.operations import morph, traverse
 from audiovae.generate.render import first_windows
 from audiovae.generate.swapping import swap
-from audiovae.train.recipe import recipe_from_dict
+from audiovae.recipe import recipe_from_dict
 from audiovae.train.trainer import Trainer
 
 

@@ -14,7 +14,7 @@ from torch.distributions import Independent, Normal
 from audiovae.models.conv import ConvVAE, ConvVAEConfig
 from audiovae.objectives import get_objective
 from audiovae.objectives.tc import decompose_kl, log_qz_mss, log_qz_mws, pairwise_log_density
-from audiovae.train.recipe import load_recipe, recipe_from_dict
+from audiovae.recipe import load_recipe, recipe_from_dict
 from audiovae.train.trainer import Trainer
 
 F64 = torch.float64

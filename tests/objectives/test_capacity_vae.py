@@ -11,7 +11,7 @@ from support import REPO, tiny_tree
 from audiovae.models.conv import ConvVAE, ConvVAEConfig
 from audiovae.objectives import get_objective
 from audiovae.objectives.capacity_vae import capacity_at
-from audiovae.train.recipe import load_recipe, recipe_from_dict
+from audiovae.recipe import load_recipe, recipe_from_dict
 from audiovae.train.trainer import Trainer
 
 

@@ -16,7 +16,7 @@ from audiovae.api import AudioVAE
 from audiovae.cli import main
 from audiovae.models.conv import ConditionedVAE, ConvVAE, ConvVAEConfig, condition_vocabulary
 from audiovae.objectives import get_objective
-from audiovae.train.recipe import recipe_from_dict
+from audiovae.recipe import recipe_from_dict
 from audiovae.train.trainer import Trainer
 
 

@@ -14,7 +14,7 @@ from support import REPO, tiny_tree
 from audiovae.models.conv import ConvVAE, ConvVAEConfig
 from audiovae.objectives import available_objectives, get_objective
 from audiovae.objectives.factor_vae import permute_dims
-from audiovae.train.recipe import load_recipe, recipe_from_dict
+from audiovae.recipe import load_recipe, recipe_from_dict
 from audiovae.train.trainer import Trainer
 
 

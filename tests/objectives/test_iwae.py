@@ -13,7 +13,7 @@ from audiovae.models.conv import ConvVAE, ConvVAEConfig
 from audiovae.objectives import get_objective
 from audiovae.objectives.iwae import iwae_log_likelihood
 from audiovae.objectives.likelihood import ReconstructionLikelihood
-from audiovae.train.recipe import load_recipe, recipe_from_dict
+from audiovae.recipe import load_recipe, recipe_from_dict
 from audiovae.train.trainer import Trainer
 
 F64 = torch.float64

@@ -21,8 +21,8 @@ from audiovae.errors import AudioVAEError, RecipeError
 from audiovae.objectives import get_objective
 from audiovae.objectives.reversal import GradientReversal, reverse_gradient
 from audiovae.objectives.subspace_vae import confusion_loss
+from audiovae.recipe import recipe_from_dict
 from audiovae.train.labels import label_codes, labelled_notes
-from audiovae.train.recipe import recipe_from_dict
 from audiovae.train.trainer import Trainer
 
 VOCAB = {"pitch": ["48", "50", "52"], "family": ["brass", "reed"]}

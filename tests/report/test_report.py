@@ -118,14 +118,14 @@ def test_report_is_valid_self_contained_html(report, tmp_path_factory):
 
 
 def test_report_content_is_the_runs(report, trained_run):
-    from audiovae.train.recipe import load_recipe
-    from audiovae.train.trainer import frontend_from_recipe, prepare_data
+    from audiovae.features.training_data import build_training_data
+    from audiovae.recipe import frontend_from_recipe, load_recipe
 
     run, out, _ = report
     root = _tree(out.read_text(encoding="utf-8"))
     sections = {s.get("id"): s for s in root.iter("section")}
     recipe = load_recipe(run / "recipe.yaml")
-    split = prepare_data(recipe, frontend_from_recipe(recipe), progress=False)
+    split = build_training_data(recipe, frontend_from_recipe(recipe), progress=False)
     held_out = {split.valid.ids[i] for i in split.valid_indices}
     training = {split.train.ids[i] for i in split.train_indices}
     notes = [h3.text for h3 in sections["notes"].iter("h3")]

@@ -172,7 +172,7 @@ def test_batch_estimating_objectives_match_one_process(tmp_path, cache_dir, obje
 
 
 def test_cache_on_device_trains_like_the_memory_mapped_cache(tmp_path, cache_dir):
-    from audiovae.train.recipe import recipe_from_dict
+    from audiovae.recipe import recipe_from_dict
     from audiovae.train.trainer import Trainer
 
     runs = {}
@@ -191,7 +191,7 @@ def test_cache_on_device_trains_like_the_memory_mapped_cache(tmp_path, cache_dir
 def test_compiled_step_trains_like_eager(tmp_path, cache_dir):
     """train.compile wraps the loss module in torch.compile (inductor, ~30 s to compile on 2
     cores); 20 steps end within float tolerance of the eager run."""
-    from audiovae.train.recipe import recipe_from_dict
+    from audiovae.recipe import recipe_from_dict
     from audiovae.train.trainer import Trainer
 
     runs = {}
@@ -216,7 +216,7 @@ def test_ctrl_c_is_honoured_between_steps_and_resume_stays_exact(tmp_path, cache
     where an uninterrupted run ends."""
     import signal as sig
 
-    from audiovae.train.recipe import recipe_from_dict
+    from audiovae.recipe import recipe_from_dict
     from audiovae.train.trainer import Trainer
 
     recipe = recipe_from_dict(tiny_tree(cache_dir, max_steps=16, checkpoint_every=100))
@@ -246,7 +246,7 @@ def test_ctrl_c_is_honoured_between_steps_and_resume_stays_exact(tmp_path, cache
 def test_a_diverging_discriminator_stops_training(tmp_path, cache_dir):
     """Non-finite auxiliary (discriminator) losses count as divergence too."""
     from audiovae.errors import TrainingDiverged
-    from audiovae.train.recipe import recipe_from_dict
+    from audiovae.recipe import recipe_from_dict
     from audiovae.train.trainer import Trainer
 
     tree = tiny_tree(cache_dir, max_steps=10, checkpoint_every=5)

@@ -21,7 +21,7 @@ import yaml
 from safetensors import safe_open
 from support import REPO, tiny_tree
 
-from audiovae.train.recipe import recipe_from_dict
+from audiovae.recipe import recipe_from_dict
 from audiovae.train.trainer import LAST, PREVIOUS, Trainer
 
 TIMEOUT = 300  # generous: a loaded 2-core machine; nothing below waits on a fixed sleep

@@ -13,7 +13,7 @@ from safetensors import safe_open
 from support import tiny_tree
 
 from audiovae.errors import DataError, RecipeError
-from audiovae.train.recipe import recipe_from_dict
+from audiovae.recipe import recipe_from_dict
 from audiovae.train.trainer import Trainer
 
 

@@ -19,7 +19,7 @@ from support import REPO, tiny_tree
 
 from audiovae.api import AudioVAE
 from audiovae.errors import AudioVAEError, CheckpointError, TrainingDiverged
-from audiovae.train.recipe import TrainSection, recipe_from_dict
+from audiovae.recipe import TrainSection, recipe_from_dict
 from audiovae.train.trainer import Trainer, lr_at
 
 

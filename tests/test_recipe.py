@@ -6,9 +6,9 @@ import pytest
 import yaml
 
 from audiovae.errors import RecipeError
-from audiovae.train.recipe import load_recipe, recipe_from_dict
+from audiovae.recipe import load_recipe, recipe_from_dict
 
-RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
 
 @pytest.mark.parametrize("name", ["synthetic.yaml", "nsynth.yaml"])
@@ -129,3 +129,11 @@ def test_pair_recipe_errors_are_one_line(tree, expected):
         recipe_from_dict(tree, "r.yaml")
     message = str(info.value)
     assert expected in message and message.startswith("r.yaml: ") and "\n" not in message
+
+
+def test_the_training_package_re_exports_the_schema():
+    import audiovae.recipe as neutral
+    import audiovae.train.recipe as old_home
+
+    for name in old_home.__all__:
+        assert getattr(old_home, name) is getattr(neutral, name), name
