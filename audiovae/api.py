@@ -13,7 +13,8 @@ from audiovae.checkpoints import load_checkpoint
 from audiovae.devices import resolve_device
 from audiovae.errors import CheckpointError
 from audiovae.features.logmel import LogMelFrontEnd
-from audiovae.models.conv import ConvVAE, ConvVAEConfig
+from audiovae.models.conv import ConvVAE
+from audiovae.run_manifest import RunManifest
 
 AudioInput = Sequence[str | Path] | np.ndarray | torch.Tensor
 
@@ -35,6 +36,7 @@ class AudioVAE:
         meta: dict | None = None,
         device: str | torch.device = "cpu",
         run_dir: str | Path | None = None,
+        manifest: RunManifest | None = None,
     ) -> None:
         self.device = torch.device(device)
         # the run folder the model was loaded from (None when built from parts)
@@ -43,6 +45,10 @@ class AudioVAE:
         self.frontend = frontend.to(self.device)
         self.clip_samples = int(clip_samples)
         self.meta = meta or {}
+        if manifest is None and "manifest" in self.meta:
+            manifest = RunManifest.from_dict(self.meta["manifest"], "checkpoint metadata")
+        # what the run recorded about the model (None for a model built from parts)
+        self.manifest = manifest
         self._stages: dict = {}
 
     @classmethod
@@ -60,17 +66,18 @@ class AudioVAE:
                 f"{run_dir}: no {checkpoint} checkpoint at {path} (is it a run folder?)"
             )
         tensors, meta = load_checkpoint(path, prefix="model")
-        manifest = meta.get("manifest", {})
+        if "manifest" not in meta:
+            raise CheckpointError(f"{path}: its metadata holds no run manifest")
+        manifest = RunManifest.from_dict(meta["manifest"], path)
         try:
-            model = ConvVAE(ConvVAEConfig(**manifest["model"]))
-            frontend = LogMelFrontEnd(**manifest["frontend"])
-            clip_samples = manifest["clip_samples"]
+            model = ConvVAE(manifest.model)
+            frontend = LogMelFrontEnd(**manifest.frontend.model_dump())
             model.load_state_dict(tensors)
-        except (KeyError, TypeError, RuntimeError) as exc:
+        except (TypeError, ValueError, RuntimeError) as exc:
             raise CheckpointError(
                 f"{path}: incompatible model metadata or weights ({exc})"
             ) from None
-        return cls(model, frontend, clip_samples, meta, dev, run_dir=run_dir)
+        return cls(model, frontend, manifest.clip_samples, meta, dev, run_dir, manifest)
 
     @property
     def sample_rate(self) -> int:

@@ -256,4 +256,4 @@ def _on_cpu(vae: AudioVAE) -> AudioVAE:
         return vae
     model = copy.deepcopy(vae.model).cpu()
     frontend = copy.deepcopy(vae.frontend).cpu()
-    return AudioVAE(model, frontend, vae.clip_samples, vae.meta, "cpu")
+    return AudioVAE(model, frontend, vae.clip_samples, vae.meta, "cpu", manifest=vae.manifest)

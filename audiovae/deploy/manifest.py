@@ -64,15 +64,15 @@ def file_sha256(path: Path) -> str:
 def model_source(vae: AudioVAE, run_dir: Path | None, checkpoint: str | None) -> dict[str, Any]:
     """Where the weights came from: run folder name, checkpoint and its SHA-256, training step,
     objective and the git commit the run was trained at (whatever the run recorded)."""
-    manifest = vae.meta.get("manifest", {})
+    manifest = vae.manifest
     source: dict[str, Any] = {
         "run": run_dir.resolve().name if run_dir is not None else None,
         "checkpoint": checkpoint,
         "checkpoint_sha256": None,
         "step": vae.meta.get("step"),
-        "objective": manifest.get("objective", {}).get("name"),
-        "trained_with": manifest.get("versions", {}).get("audiovae"),
-        "git": manifest.get("git"),
+        "objective": manifest.objective_name if manifest else None,
+        "trained_with": manifest.trained_with if manifest else None,
+        "git": manifest.git.model_dump() if manifest and manifest.git else None,
     }
     if run_dir is not None and checkpoint is not None:
         path = run_dir / "checkpoints" / f"{checkpoint}.safetensors"

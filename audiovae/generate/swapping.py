@@ -41,7 +41,7 @@ class Swap(Decoded):
 def block_of(vae: AudioVAE, factor: str) -> str | None:
     """The latent sub-space that carries label `factor`: the block the training objective tied
     to it (`objective.supervise`), else a block of that name; None for models without one."""
-    supervise = vae.meta.get("manifest", {}).get("objective", {}).get("supervise") or {}
+    supervise = (vae.manifest.objective.get("supervise") if vae.manifest else None) or {}
     for block, label in supervise.items():
         if label == factor and block in vae.subspaces:
             return block
@@ -61,7 +61,7 @@ def factor_dims_of(vae: AudioVAE, factor: str, k: int | None = None,
         raise AudioVAEError(str(exc)) from None
     if stored is not None:
         return stored
-    cache_path = vae.meta.get("manifest", {}).get("data", {}).get("train_cache")
+    cache_path = vae.manifest.data.train_cache if vae.manifest else None
     if not cache_path or not (Path(cache_path) / "meta.json").is_file():
         raise AudioVAEError(
             f"the training feature cache of this model is gone ({cache_path}); pass --dims, "

@@ -75,7 +75,7 @@ def factor_labels(
 
 def objective_likelihood(vae: AudioVAE, run_dir: Path, checkpoint: str) -> ReconstructionLikelihood:
     """The reconstruction likelihood the model was trained with (learned scales included)."""
-    objective = vae.meta.get("recipe", {}).get("objective", {})
+    objective = vae.manifest.objective if vae.manifest else {}
     likelihood = ReconstructionLikelihood(
         objective.get("likelihood", "gaussian"), vae.model.cfg.n_mels, objective.get("scale", 1.0)
     )

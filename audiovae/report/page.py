@@ -22,6 +22,7 @@ from audiovae.report import figures
 from audiovae.report.content import ReportContent
 from audiovae.report.media import encode_audio, png_uri
 from audiovae.report.sounds import Clip
+from audiovae.run_manifest import RunManifest, RuntimeInfo
 
 NOTE_LABELS = ("pitch", "velocity", "instrument_family_str", "vibrato")  # shown under a note's id
 
@@ -218,10 +219,10 @@ def _objective_text(objective: dict[str, Any]) -> str:
     return f"<code>{esc(name)}</code>" + (f" ({esc(keys)})" if keys else "")
 
 
-def _data_text(recipe: dict[str, Any], manifest: dict[str, Any]) -> str:
+def _data_text(recipe: dict[str, Any], manifest: RunManifest | None) -> str:
     data = recipe.get("data", {})
     kind = data.get("kind", "?")
-    summary = manifest.get("data", {})
+    summary = manifest.data if manifest is not None else None
     if kind == "synthetic" and not data.get("train"):
         s = data.get("synthetic", {})
         grid = [len(s.get("pitches", [])), len(s.get("families", [])),
@@ -237,27 +238,26 @@ def _data_text(recipe: dict[str, Any], manifest: dict[str, Any]) -> str:
         what = f"{esc(kind)}: <code>{esc(data.get('train'))}</code>"
         if data.get("valid"):
             what += f", validation <code>{esc(data['valid'])}</code>"
-    if summary:
+    if summary is not None and summary.train_clips is not None:
         what += (
-            f"; {fmt(summary.get('train_clips'))} training and {fmt(summary.get('valid_clips'))} "
-            f"validation clips"
+            f"; {fmt(summary.train_clips)} training and {fmt(summary.valid_clips)} validation clips"
         )
-        if summary.get("skipped"):
-            what += f" ({fmt(summary['skipped'])} unreadable files skipped)"
+        if summary.skipped:
+            what += f" ({fmt(summary.skipped)} unreadable files skipped)"
     seconds = data.get("clip_seconds")
     if seconds:
         what += f"; {seconds} s clips at {fmt(data.get('sample_rate'))} Hz"
     return what
 
 
-def _device_text(train: dict[str, Any], runtime: dict[str, Any] | None = None) -> str:
+def _device_text(train: dict[str, Any], runtime: RuntimeInfo | None = None) -> str:
     device = train.get("device", "auto")
     text = f"<code>{esc(device)}</code>"
-    if runtime:  # recorded by the trainer since torchrun support
-        ran = f"{runtime.get('device_name') or runtime.get('device')}"
-        if runtime.get("world_size", 1) > 1:
-            ran += f" x {runtime['world_size']} processes"
-        text += f": ran on {esc(ran)}, {esc(str(runtime.get('threads')))} threads per process"
+    if runtime is not None:  # recorded by the trainer since torchrun support
+        ran = f"{runtime.device_name or runtime.device}"
+        if runtime.world_size > 1:
+            ran += f" x {runtime.world_size} processes"
+        text += f": ran on {esc(ran)}, {esc(str(runtime.threads))} threads per process"
     elif device == "auto":
         text += " (CUDA, then MPS, then CPU; which one ran is not recorded in the run folder)"
     extra = [f"precision {train['precision']}"] if train.get("precision") else []
@@ -303,8 +303,8 @@ def _losses_table(c: ReportContent) -> str:
 def _run_section(c: ReportContent) -> str:
     run, recipe, manifest = c.run, c.run.recipe, c.run.manifest
     model = recipe.get("model", {})
-    versions = manifest.get("versions", {})
-    git = manifest.get("git") or {}
+    versions = manifest.versions if manifest is not None else {}
+    git = manifest.git if manifest is not None else None
     facts = [
         ("Run", f"<code>{esc(run.name)}</code>"),
         ("Objective", _objective_text(recipe.get("objective", {}))),
@@ -314,10 +314,10 @@ def _run_section(c: ReportContent) -> str:
                   f"{c.clip_seconds:.3g} s"),
         ("Steps", _steps_text(c)),
         ("Wall time", esc(duration(run.wall_seconds))),
-        ("Device", _device_text(recipe.get("train", {}), c.run.manifest.get("runtime"))),
+        ("Device", _device_text(recipe.get("train", {}), manifest and manifest.runtime)),
         ("Software", esc(", ".join(f"{k} {v}" for k, v in versions.items() if v))
-         + (f"; commit <code>{esc(str(git.get('commit', ''))[:10])}</code>"
-            + (" (uncommitted changes)" if git.get("dirty") else "") if git else "")),
+         + (f"; commit <code>{esc(git.commit[:10])}</code>"
+            + (" (uncommitted changes)" if git.dirty else "") if git else "")),
     ]  # fmt: skip
     dl = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)
     recipe_yaml = yaml.safe_dump(recipe, sort_keys=False, default_flow_style=None, width=90)
@@ -580,7 +580,7 @@ def render_page(c: ReportContent) -> str:
            ("metrics", "Evaluation metrics"), ("listening", "Listening test")]  # fmt: skip
     nav = "".join(f'<li><a href="#{key}">{text}</a></li>' for key, text in toc)
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    version = c.run.manifest.get("versions", {}).get("audiovae") or ""
+    version = (c.run.manifest.trained_with if c.run.manifest is not None else None) or ""
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'

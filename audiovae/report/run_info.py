@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from audiovae.errors import CheckpointError
+from audiovae.run_manifest import MANIFEST_FILE, RunManifest
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,8 @@ class RunInfo:
     Attributes:
         name: the run folder's name (never its path).
         recipe: the resolved recipe (recipe.yaml), paths redacted.
-        manifest: manifest.json (model, front end, data summary, versions), paths redacted.
+        manifest: manifest.json (model, front end, data summary, versions), paths redacted;
+            None if the folder has none (or it is not readable JSON).
         history: the records of metrics.jsonl in order ({"split", "step", terms...}).
         wall_seconds: training time from the TensorBoard event times, None if not recorded.
         evaluations: (file name, result) of each evaluate JSON in the folder.
@@ -39,7 +41,7 @@ class RunInfo:
 
     name: str
     recipe: dict[str, Any]
-    manifest: dict[str, Any]
+    manifest: RunManifest | None
     history: list[dict[str, Any]] = field(default_factory=list)
     wall_seconds: float | None = None
     evaluations: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
@@ -97,11 +99,13 @@ def read_run(run_dir: str | Path) -> RunInfo:
         recipe = yaml.safe_load(recipe_file.read_text()) or {}
     except yaml.YAMLError as err:
         raise CheckpointError(f"{recipe_file}: invalid YAML ({err})") from None
-    manifest = _read_json(run_dir / "manifest.json") or {}
+    manifest = _read_json(run_dir / MANIFEST_FILE)
+    if manifest is not None:
+        manifest = RunManifest.from_dict(redact_paths(manifest), run_dir / MANIFEST_FILE)
     return RunInfo(
         name=run_dir.resolve().name,
         recipe=redact_paths(recipe),
-        manifest=redact_paths(manifest),
+        manifest=manifest,
         history=read_history(run_dir / "metrics.jsonl"),
         wall_seconds=wall_time(run_dir / "logs"),
         evaluations=[

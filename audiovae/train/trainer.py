@@ -45,6 +45,7 @@ from audiovae.models.noise import batch_shard
 from audiovae.objectives import Objective, get_objective
 from audiovae.objectives.kl import COLLAPSED_KL
 from audiovae.recipe import Recipe, frontend_from_recipe
+from audiovae.run_manifest import DataSummary, FrontEndSettings, GitInfo, RunManifest, RuntimeInfo
 from audiovae.train import distributed
 from audiovae.train.checkpoint import (
     load_checkpoint,
@@ -295,7 +296,7 @@ class Trainer:
             (self.out / "recipe.yaml").write_text(
                 yaml.safe_dump(self.recipe.to_dict(), sort_keys=False)
             )
-        (self.out / "manifest.json").write_text(json.dumps(self.manifest(), indent=2))
+        self.manifest().write(self.out)
         write_split(self.out, self.split())
 
     def split(self) -> RunSplit:
@@ -305,30 +306,31 @@ class Trainer:
                         [d.valid.ids[i] for i in d.valid_indices],
                         "fraction" if d.valid is d.train else "folder")  # fmt: skip
 
-    def manifest(self) -> dict[str, Any]:
+    def manifest(self) -> RunManifest:
         """What a run folder and every checkpoint record about this model."""
         labels = self.data.train.labels
-        return {
-            "model": self.model_cfg.__dict__ | {"channels": list(self.model_cfg.channels)},
-            "frontend": self.frontend.config(),
-            "clip_samples": self.recipe.data.window_samples,
-            "objective": self.recipe.objective_config().model_dump(mode="json"),
-            "data": self.data.summary(),
-            "label_names": sorted(labels),
-            "pairs": None if self.pairs is None else self.pairs.summary(),
-            "label_vocab": self.label_vocab,
-            "runtime": {
-                "device": str(self.device),
-                "device_name": (
-                    torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "CPU"
-                ),
-                "world_size": self.dist.world_size,
-                "threads": torch.get_num_threads(),
-                "precision": str(self.amp_dtype or torch.float32).replace("torch.", ""),
-            },
-            "versions": package_versions(),
-            "git": git_commit(),
-        }
+        device_name = (
+            torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "CPU"
+        )
+        return RunManifest(
+            model=self.model_cfg,
+            frontend=FrontEndSettings(**self.frontend.config()),
+            clip_samples=self.recipe.data.window_samples,
+            objective=self.recipe.objective_config().model_dump(mode="json"),
+            data=DataSummary(**self.data.summary()),
+            label_names=sorted(labels),
+            pairs=None if self.pairs is None else self.pairs.summary(),
+            label_vocab=self.label_vocab,
+            runtime=RuntimeInfo(
+                device=str(self.device),
+                device_name=device_name,
+                world_size=self.dist.world_size,
+                threads=torch.get_num_threads(),
+                precision=str(self.amp_dtype or torch.float32).replace("torch.", ""),
+            ),
+            versions=package_versions(),
+            git=None if (commit := git_commit()) is None else GitInfo(**commit),
+        )
 
     def _state_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
@@ -353,7 +355,7 @@ class Trainer:
             "optimizer": optim_info,
             "aux_optimizer": aux_info,
             "recipe": self.recipe.to_dict(),
-            "manifest": self.manifest(),
+            "manifest": self.manifest().to_dict(),
         }
         return tensors, state
 
@@ -398,7 +400,7 @@ class Trainer:
             "best_val": self.best_val,
             "valid_kl_per_dim": None if kl is None else [float(v) for v in kl],
             "recipe": self.recipe.to_dict(),
-            "manifest": self.manifest(),
+            "manifest": self.manifest().to_dict(),
         }
         save_checkpoint(self.out / BEST, tensors, meta)
 
