@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 
 from audiovae.errors import AudioVAEError
 from audiovae.models.conv import _label_key, condition_vocabulary
+
+if TYPE_CHECKING:
+    from audiovae.features.cache import FeatureCache
 
 
 def label_vocabularies(
@@ -74,3 +79,48 @@ def factor_labels(labels: dict[str, list], rows: np.ndarray, max_values: int = 1
         if 2 <= distinct <= min(max_values, len(values) // 2):
             out.append(name)
     return sorted(out)
+
+
+class BatchLabels:
+    """The labels objectives see for a batch: label -> LongTensor [batch] of class indices in
+    `vocab` (-1 where unknown to it, or, at training steps, hidden by `label_fraction`)."""
+
+    def __init__(
+        self,
+        vocab: dict[str, list[str]],
+        train: FeatureCache,
+        train_indices: np.ndarray,
+        *,
+        label_fraction: float,
+        seed: int,
+        device: torch.device,
+    ) -> None:
+        self.vocab = vocab
+        self.train = train
+        self.device = device
+        self._tables: dict[int, dict[str, np.ndarray]] = {}
+        # rows of the training cache whose labels objectives do not see: a pure function of
+        # the seed and each note's id, so resume and torchrun stay exact
+        self.hidden = np.zeros(len(train), dtype=bool)
+        if vocab and label_fraction < 1:
+            ids = [train.ids[int(i)] for i in train_indices]
+            self.hidden[train_indices] = ~labelled_notes(ids, label_fraction, seed)
+
+    def __call__(
+        self, cache: FeatureCache, indices: np.ndarray, training: bool
+    ) -> dict[str, torch.Tensor] | None:
+        """The batch's label tensors; None when the objective asks for no labels."""
+        if not self.vocab:
+            return None
+        table = self._tables.get(id(cache))
+        if table is None:
+            table = {n: label_codes(v, cache.labels[n]) for n, v in self.vocab.items()}
+            self._tables[id(cache)] = table
+        indices = np.asarray(indices, dtype=np.int64)
+        out = {}
+        for name, codes in table.items():
+            rows = codes[indices].copy()
+            if training and cache is self.train:
+                rows[self.hidden[indices]] = -1
+            out[name] = torch.from_numpy(rows).to(self.device)
+        return out

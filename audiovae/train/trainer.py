@@ -7,12 +7,16 @@ never stopped. The loop is written around one global batch per step; under torch
 trains on its contiguous slice of it with DistributedDataParallel (see train/distributed.py), and
 noise and crop offsets are drawn for the global batch, so N processes follow the same trajectory
 as one process with the same global batch, and a checkpoint resumes at any world size.
+
+`Trainer` is the loop only; its parts live beside it: build.py (objects from the recipe),
+run_folder.py (the folder, its lock, manifest and split), state.py (checkpoint state), batching.py
+(which clips each step sees), labels.py (labels for objectives), run_log.py (TensorBoard and
+metrics.jsonl), schedule.py (learning rate, best-checkpoint score).
 """
 
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import math
 import time
@@ -22,42 +26,41 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 from tqdm.auto import tqdm
 
-from audiovae.data.pairs import PairPlan, plan_from_section
-from audiovae.data.split import RunSplit, write_split
+from audiovae.checkpoints import load_checkpoint
+from audiovae.data.split import RunSplit
 from audiovae.errors import (
     AudioVAEError,
-    CheckpointError,
     CheckpointWriteError,
-    RecipeError,
     RunFolderBusy,
     TrainingDiverged,
     TrainingStopped,
 )
 from audiovae.features.cache import FeatureCache
-from audiovae.features.logmel import LogMelFrontEnd
 from audiovae.features.normalization import mel_band_statistics
-from audiovae.features.training_data import TrainingData, build_training_data
-from audiovae.models.conv import ConvVAE, ConvVAEConfig, condition_vocabulary
+from audiovae.models.conv import ConvVAE
 from audiovae.models.noise import batch_shard
-from audiovae.objectives import Objective, get_objective
 from audiovae.objectives.kl import COLLAPSED_KL
 from audiovae.recipe import Recipe, frontend_from_recipe
-from audiovae.run_manifest import DataSummary, FrontEndSettings, GitInfo, RunManifest, RuntimeInfo
+from audiovae.run_manifest import RunManifest
 from audiovae.train import distributed
-from audiovae.train.checkpoint import (
-    load_checkpoint,
-    optimizer_state_from_tensors,
-    optimizer_state_to_tensors,
-    read_metadata,
-    save_checkpoint,
-)
+from audiovae.train.batching import Batches, example_indices, pair_plans
+from audiovae.train.build import build_objective, model_config_from_recipe, prepare_data
+from audiovae.train.checkpoint import save_checkpoint
 from audiovae.train.label_dims import label_eta_squared, write_label_dims
-from audiovae.train.labels import label_codes, label_vocabularies, labelled_notes
-from audiovae.train.provenance import git_commit, package_versions
-from audiovae.train.runlock import RunFolderLock, refuse_if_in_use
+from audiovae.train.labels import BatchLabels
+from audiovae.train.run_folder import (
+    BEST,
+    LAST,
+    METRICS,
+    PREVIOUS,
+    RunFolder,
+    drop_rows_after,
+    run_manifest,
+    run_split,
+)
+from audiovae.train.run_log import RunLog, plot_reconstruction_figure
 from audiovae.train.runtime import (
     STOP_INTERRUPT,
     StepBoundaryInterrupt,
@@ -65,77 +68,18 @@ from audiovae.train.runtime import (
     resolve_device,
     set_threads,
 )
+from audiovae.train.schedule import lr_at, selection_score
+from audiovae.train.state import (
+    Progress,
+    TrainingState,
+    resumable_checkpoint,
+    state_from_checkpoint,
+    state_to_checkpoint,
+    weight_tensors,
+)
 from audiovae.train.step import ObjectiveStep
 
 log = logging.getLogger(__name__)
-LAST = "checkpoints/last.safetensors"
-BEST = "checkpoints/best.safetensors"
-PREVIOUS = "checkpoints/previous.safetensors"  # the resumable checkpoint before `last`
-
-
-def condition_labels(recipe: Recipe) -> list[str]:
-    """Labels the model is conditioned on (the objective's `condition`, e.g. cvae's)."""
-    return list(getattr(recipe.objective_config(), "condition", []) or [])
-
-
-def model_config_from_recipe(
-    recipe: Recipe, frontend: LogMelFrontEnd, labels: dict[str, list] | None = None
-) -> ConvVAEConfig:
-    """Model architecture for a recipe: input size from the front end and clip length; for a
-    conditional objective, the vocabulary of each condition label from the training `labels`."""
-    m = recipe.model
-    conditions = {}
-    for name in condition_labels(recipe):
-        if labels is None or name not in labels:
-            have = ", ".join(sorted(labels or {}))
-            raise AudioVAEError(
-                f"objective.condition: the data has no label {name!r}; it has: {have}"
-            )
-        conditions[name] = condition_vocabulary(labels[name])
-    return ConvVAEConfig(
-        conditions=conditions,
-        n_mels=frontend.n_mels,
-        frames=frontend.num_frames(recipe.data.window_samples),
-        latent_dim=m.latent_dim,
-        channels=list(m.channels),
-        kernel_size=m.kernel_size,
-        groups=m.groups,
-        activation=m.activation,
-        subspaces=dict(m.subspaces),
-    )
-
-
-def lr_at(step: int, total_steps: int, train) -> float:
-    """Learning rate at `step`: linear warm-up, then constant or cosine decay to min_lr_ratio."""
-    if train.warmup_steps and step < train.warmup_steps:
-        return train.lr * (step + 1) / train.warmup_steps
-    if train.schedule == "constant":
-        return train.lr
-    span = max(1, total_steps - train.warmup_steps)
-    progress = min(1.0, (step - train.warmup_steps) / span)
-    floor = train.min_lr_ratio
-    return train.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
-def prepare_data(
-    recipe: Recipe,
-    frontend: LogMelFrontEnd,
-    progress: bool = True,
-    ctx: distributed.DistributedContext | None = None,
-) -> TrainingData:
-    """Build (or open) the feature caches and the train / validation split.
-
-    Log-mels are computed on the front end's device, and in chunks of 8 clips on CPU. Under
-    torchrun the first process of each node builds the cache while the others wait, then open it.
-    """
-    ctx = ctx or distributed.DistributedContext()
-    if ctx.local_rank != 0:
-        distributed.barrier(ctx)
-    try:
-        return build_training_data(recipe, frontend, progress and ctx.is_main)
-    finally:
-        if ctx.local_rank == 0:
-            distributed.barrier(ctx)
 
 
 class Trainer:
@@ -147,7 +91,8 @@ class Trainer:
         self.resume = resume
         self.cfg = recipe.train
         self.dist = distributed.context_from_env()
-        self._check_run_folder()
+        self.folder = RunFolder(self.out)
+        self.folder.check_before_start(recipe, resume, self.dist.is_main)
         set_threads(self.cfg.num_threads, self.dist.local_world_size)
         self.device = distributed.rank_device(self.dist, resolve_device(self.cfg.device))
         distributed.init_process_group(self.dist, self.device)
@@ -160,24 +105,13 @@ class Trainer:
         mean, std = mel_band_statistics(self.data.train.features, self.data.train_indices)
         self.model.normalizer.set_statistics(mean, std)
         self.model.to(self.device)
-        objective_cfg = recipe.objective_config()
-        objective_cls = get_objective(objective_cfg.name)
-        self.label_vocab = label_vocabularies(
-            objective_cls.labels_needed(objective_cfg),
-            self.data.train.labels,
-            self.data.train_indices,
-            key=f"objective ({objective_cfg.name})",
-        )
-        extra = {"label_vocab": self.label_vocab, "subspaces": dict(self.model_cfg.subspaces)}
-        self.objective: Objective = objective_cls(
-            objective_cfg,
-            n_mels=self.model_cfg.n_mels,
-            dataset_size=int(self.data.train_indices.size),
-            latent_dim=self.model_cfg.latent_dim,
-            **(extra if self.label_vocab else {}),
-        ).to(self.device)
-        self._label_table: dict[int, dict[str, np.ndarray]] = {}
-        self._label_hidden = self._hidden_labels(getattr(objective_cfg, "label_fraction", 1.0))
+        objective, self.label_vocab = build_objective(recipe, self.model_cfg, self.data)
+        self.objective = objective.to(self.device)
+        self.labels = BatchLabels(
+            self.label_vocab, self.data.train, self.data.train_indices,
+            label_fraction=getattr(recipe.objective_config(), "label_fraction", 1.0),
+            seed=self.cfg.seed, device=self.device,
+        )  # fmt: skip
         params = list(self.model.parameters()) + self.objective.main_parameters()
         self.aux_optimizer = self.objective.make_auxiliary_optimizer()
         self.optimizer = torch.optim.AdamW(
@@ -187,21 +121,25 @@ class Trainer:
         n_train = int(self.data.train_indices.size)
         self.batch_size = min(self.cfg.batch_size, n_train)
         distributed.check_divisible(self.batch_size, self.dist)
-        self.pairs, self._valid_pairs = self._pair_plans()
+        self.pairs, self.valid_pairs = pair_plans(
+            recipe.data.pairs, self.data, seed=self.cfg.seed, batch_size=self.batch_size,
+            recipe_batch_size=self.cfg.batch_size, dist=self.dist,
+        )  # fmt: skip
         self.step_module = self._wrap(ObjectiveStep(self.model, self.objective))
-        self._resident: dict[int, torch.Tensor] = {}
-        if self._keep_cache_on_device():
-            self._resident[id(self.data.train)] = _resident_copy(
-                self.data.train.features, self.device
-            )
+        self.batches = Batches(
+            self.data, self.cfg, batch_size=self.batch_size, frames=self.model_cfg.frames,
+            crop=recipe.data.crop, dist=self.dist, device=self.device, pairs=self.pairs,
+        )  # fmt: skip
         self._first_bad = torch.full((), -1, dtype=torch.long, device=self.device)
         self._bad_terms: dict[str, torch.Tensor] = {}
-        self.steps_per_epoch = n_train // self.batch_size
+        self.steps_per_epoch = self.batches.steps_per_epoch
         total = self.cfg.epochs * self.steps_per_epoch
         self.total_steps = min(total, self.cfg.max_steps) if self.cfg.max_steps else total
         self.step = 0
         self.best_val = math.inf
         self.best_step: int | None = None
+        self._resumed_from: str | None = None  # the checkpoint (relative path) resumed from
+        self._last_val_kl: torch.Tensor | None = None  # KL per dimension at the last validation
         if resume:
             self._load_state()
 
@@ -226,307 +164,8 @@ class Trainer:
             module = torch.compile(module)
         return module
 
-    def _keep_cache_on_device(self) -> bool:
-        """Whether to hold the whole training cache in device memory and gather batches there
-        (no host work between steps): `auto` does so on CUDA when it takes under half the free
-        memory; `yes` also on CPU (the cache read into RAM once instead of memory-mapped)."""
-        policy = self.cfg.cache_on_device
-        if policy == "no":
-            return False
-        if policy == "yes":
-            return True
-        if self.device.type != "cuda":
-            return False
-        free, _ = torch.cuda.mem_get_info(self.device)
-        return self.data.train.features.nbytes < 0.5 * free
-
-    def _batch(self, cache: FeatureCache, indices: np.ndarray) -> torch.Tensor:
-        """float32 log-mels of `indices`, gathered on the device when the cache lives there."""
-        resident = self._resident.get(id(cache))
-        if resident is None:
-            return cache.batch(indices)
-        idx = torch.as_tensor(np.asarray(indices, dtype=np.int64), device=resident.device)
-        return resident.index_select(0, idx).float()
-
-    # ----------------------------------------------------------------- run folder and state
-    def _check_run_folder(self) -> None:
-        """Refuse early (before data and model are built) a folder that another process trains
-        into, a new run into a folder that holds one, a resume with nothing to resume from."""
-        recipe_file = self.out / "recipe.yaml"
-        self._lock = RunFolderLock(self.out)  # taken by fit(), for the whole run
-        if self.dist.is_main:
-            refuse_if_in_use(self.out)
-        if self.resume:
-            if not (self.out / LAST).is_file() and not (self.out / PREVIOUS).is_file():
-                raise CheckpointError(f"--resume: no checkpoint at {self.out / LAST}")
-            stored = yaml.safe_load(recipe_file.read_text()) if recipe_file.is_file() else {}
-            self._check_same_recipe(stored)
-        elif (self.out / LAST).exists() or recipe_file.exists():
-            raise AudioVAEError(
-                f"{self.out} already holds a run; "
-                "pass --resume to continue it or choose another --out"
-            )
-
-    def _check_same_recipe(self, stored: dict[str, Any]) -> None:
-        """A resumed run may extend its budget (epochs, max_steps) but change nothing else."""
-        current = self.recipe.to_dict()
-        flexible = {
-            "epochs", "max_steps", "progress", "num_threads", "device", "log_every", "compile",
-            "cache_on_device",
-        }  # fmt: skip
-        diffs = []
-        for section, values in current.items():
-            for key, value in values.items():
-                if key not in stored.get(section, {}):
-                    continue  # a key added to audiovae after the run began: its default holds
-                old = stored.get(section, {}).get(key)
-                if old != value and not (section == "train" and key in flexible):
-                    diffs.append(f"{section}.{key}: {old!r} -> {value!r}")
-        if diffs:
-            raise AudioVAEError(
-                f"--resume: the recipe differs from the one {self.out} was started with ("
-                + "; ".join(diffs)
-                + "); only train.epochs / train.max_steps may change"
-            )
-
-    def start_run_folder(self) -> None:
-        """Create the run folder with the resolved recipe and manifest."""
-        self.out.mkdir(parents=True, exist_ok=True)
-        if not (self.out / "recipe.yaml").is_file():
-            (self.out / "recipe.yaml").write_text(
-                yaml.safe_dump(self.recipe.to_dict(), sort_keys=False)
-            )
-        self.manifest().write(self.out)
-        write_split(self.out, self.split())
-
-    def split(self) -> RunSplit:
-        """The clip ids this run trains and validates on (recorded in RUN/split.json)."""
-        d = self.data
-        return RunSplit([d.train.ids[i] for i in d.train_indices],
-                        [d.valid.ids[i] for i in d.valid_indices],
-                        "fraction" if d.valid is d.train else "folder")  # fmt: skip
-
-    def manifest(self) -> RunManifest:
-        """What a run folder and every checkpoint record about this model."""
-        labels = self.data.train.labels
-        device_name = (
-            torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "CPU"
-        )
-        return RunManifest(
-            model=self.model_cfg,
-            frontend=FrontEndSettings(**self.frontend.config()),
-            clip_samples=self.recipe.data.window_samples,
-            objective=self.recipe.objective_config().model_dump(mode="json"),
-            data=DataSummary(**self.data.summary()),
-            label_names=sorted(labels),
-            pairs=None if self.pairs is None else self.pairs.summary(),
-            label_vocab=self.label_vocab,
-            runtime=RuntimeInfo(
-                device=str(self.device),
-                device_name=device_name,
-                world_size=self.dist.world_size,
-                threads=torch.get_num_threads(),
-                precision=str(self.amp_dtype or torch.float32).replace("torch.", ""),
-            ),
-            versions=package_versions(),
-            git=None if (commit := git_commit()) is None else GitInfo(**commit),
-        )
-
-    def _state_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
-        tensors.update({f"objective.{k}": v for k, v in self.objective.state_dict().items()})
-        optim_tensors, optim_info = optimizer_state_to_tensors(self.optimizer.state_dict())
-        tensors.update(optim_tensors)
-        aux_info = None
-        if self.aux_optimizer is not None:
-            aux_tensors, aux_info = optimizer_state_to_tensors(
-                self.aux_optimizer.state_dict(), prefix="aux_optim"
-            )
-            tensors.update(aux_tensors)
-        tensors["rng.torch"] = torch.get_rng_state()
-        tensors["rng.noise"] = self.noise.get_state()
-        if self.device.type == "cuda":
-            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
-        state = {
-            "step": self.step,
-            "best_val": None if math.isinf(self.best_val) else self.best_val,
-            "best_step": self.best_step,
-            "noise_device": self.device.type,
-            "optimizer": optim_info,
-            "aux_optimizer": aux_info,
-            "recipe": self.recipe.to_dict(),
-            "manifest": self.manifest().to_dict(),
-        }
-        return tensors, state
-
-    def save(self) -> Path:
-        """Write the full training state to checkpoints/last.safetensors (atomically), keeping
-        the one it replaces as previous.safetensors. A failed write (disk full, permission)
-        leaves both untouched and raises CheckpointWriteError saying what is kept."""
-        tensors, state = self._state_tensors()
-        # a damaged `last` (this run resumed from `previous`) is replaced, never kept
-        damaged = getattr(self, "_resumed_from", None) == PREVIOUS
-        try:
-            path = save_checkpoint(
-                self.out / LAST,
-                tensors,
-                state,
-                keep_previous=None if damaged else self.out / PREVIOUS,
-            )
-            self._resumed_from = LAST
-            return path
-        except CheckpointWriteError as err:
-            raise CheckpointWriteError(
-                f"{err}; training stopped at step {self.step}; {self._kept_checkpoint()}; "
-                "free space (or fix the permission) and run again with --resume"
-            ) from None
-
-    def _kept_checkpoint(self) -> str:
-        """Which resumable checkpoint the run folder holds, for error messages."""
-        for name in (LAST, PREVIOUS):
-            try:
-                step = read_metadata(self.out / name)["step"]
-            except (CheckpointError, KeyError):
-                continue
-            return f"{self.out / name} (step {step}) is kept"
-        return "no checkpoint was written yet"
-
-    def _save_best(self) -> None:
-        tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
-        tensors.update({f"objective.{k}": v for k, v in self.objective.state_dict().items()})
-        kl = getattr(self, "_last_val_kl", None)
-        meta = {
-            "step": self.step,
-            "best_val": self.best_val,
-            "valid_kl_per_dim": None if kl is None else [float(v) for v in kl],
-            "recipe": self.recipe.to_dict(),
-            "manifest": self.manifest().to_dict(),
-        }
-        save_checkpoint(self.out / BEST, tensors, meta)
-
-    def _resumable_checkpoint(self) -> tuple[dict[str, torch.Tensor], dict[str, Any], Path]:
-        """The training state to resume from: `last`, or, when `last` is damaged (unreadable,
-        truncated, a checksum that does not match) or missing, `previous`, with a warning that
-        names both and the steps that will be trained again."""
-        last, prev = self.out / LAST, self.out / PREVIOUS
-        try:
-            return (*load_checkpoint(last), last)
-        except CheckpointError as err:
-            if not prev.is_file():
-                raise
-            damage = str(err).removeprefix(f"{last}: ")
-        try:
-            tensors, state = load_checkpoint(prev)
-        except CheckpointError as err:
-            raise CheckpointError(
-                f"--resume: both checkpoints are damaged: {last}: {damage}; {err}"
-            ) from None
-        lost_to = self._last_recorded_step()
-        lost = f"steps {state['step']}-{lost_to}" if lost_to else f"the steps after {state['step']}"
-        if self.dist.is_main:
-            log.warning(
-                "%s is damaged (%s); resuming from %s at step %d: %s are lost and trained again",
-                last, damage, prev, state["step"], lost,
-            )  # fmt: skip
-        return tensors, state, prev
-
-    def _last_recorded_step(self) -> int | None:
-        """The step a damaged `last` held: from its header if that survived, else the last step
-        logged in metrics.jsonl."""
-        try:
-            return int(read_metadata(self.out / LAST)["step"])
-        except (CheckpointError, KeyError, TypeError, ValueError):
-            pass
-        steps = [row.get("step") for row in _metrics_rows(self.out / "metrics.jsonl")]
-        return max((s for s in steps if isinstance(s, int)), default=None)
-
-    def _load_state(self) -> None:
-        tensors, state, source = self._resumable_checkpoint()
-        self.model.load_state_dict(_strip(tensors, "model"))
-        self.objective.load_state_dict(_strip(tensors, "objective"))
-        self.optimizer.load_state_dict(optimizer_state_from_tensors(tensors, state["optimizer"]))
-        if self.aux_optimizer is not None:
-            self.aux_optimizer.load_state_dict(
-                optimizer_state_from_tensors(tensors, state["aux_optimizer"], prefix="aux_optim")
-            )
-        torch.set_rng_state(tensors["rng.torch"])
-        saved_on = state.get("noise_device", "cpu")
-        if saved_on != self.device.type:
-            raise CheckpointError(
-                f"--resume: {source} drew its noise on {saved_on} and this run is on "
-                f"{self.device.type}; resume with --set train.device={saved_on}"
-            )
-        self.noise.set_state(tensors["rng.noise"])
-        if "rng.cuda" in tensors and self.device.type == "cuda":
-            torch.cuda.set_rng_state(tensors["rng.cuda"], self.device)
-        self.step = int(state["step"])
-        self._resumed_from = source.relative_to(self.out).as_posix()
-        self.best_val = math.inf if state["best_val"] is None else float(state["best_val"])
-        self.best_step = state.get("best_step")
-        log.info("resumed %s at step %d", self.out, self.step)
-
-    # ----------------------------------------------------------------------------- the loop
-    def batch_indices(self, step: int) -> np.ndarray:
-        """Training clip indices of global step `step` (a pure function of seed and step); with
-        `data.pairs`, batch_size / 2 pairs, rows (2i, 2i + 1) partners (data/pairs.py)."""
-        if self.pairs is not None:
-            return self.pairs.batch(self.cfg.seed, step, self.batch_size // 2)
-        epoch, within = divmod(step, self.steps_per_epoch)
-        chosen = self._epoch_order(epoch)[within * self.batch_size : (within + 1) * self.batch_size]
-        return self.data.train_indices[chosen]
-
-    def _pair_plans(self) -> tuple[PairPlan | None, np.ndarray | None]:
-        """With `data.pairs`: the training pair plan, and the fixed validation pairs (each
-        validation note once, its partner from the notes it may see; notes without one are left
-        out of validation). train.batch_size counts notes, so it must split into whole pairs on
-        every rank."""
-        section = self.recipe.data.pairs
-        if section is None:
-            return None, None
-        if (self.cfg.batch_size % (2 * self.dist.world_size)) or self.batch_size % 2:
-            raise RecipeError(
-                f"train.batch_size={self.batch_size} does not split into whole pairs over "
-                f"{self.dist.world_size} process(es); use a multiple of {2 * self.dist.world_size}"
-            )
-        train, valid = self.data.train, self.data.valid
-        plan = plan_from_section(section, train.labels, self.data.train_indices, ids=train.ids)
-        pool = self.data.valid_indices
-        if valid is train:  # a held-out share of one cache: partners from all of its notes
-            pool = np.union1d(self.data.train_indices, self.data.valid_indices)
-        valid_plan = plan_from_section(
-            section, valid.labels, pool, ids=valid.ids, anchors=self.data.valid_indices,
-            unpaired="skip", what="validation", every_kind=False,
-        )  # fmt: skip
-        return plan, valid_plan.each_anchor_once(self.cfg.seed)
-
-    def _epoch_order(self, epoch: int) -> np.ndarray:
-        """The shuffled clip order of `epoch`, drawn from (seed, epoch) once and kept for the
-        epoch's steps (a 289k-clip randperm per step would cost milliseconds on the hot path)."""
-        if getattr(self, "_order_epoch", None) != epoch:
-            gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + epoch)
-            self._order = torch.randperm(self.data.train_indices.size, generator=gen).numpy()
-            self._order_epoch = epoch
-        return self._order
-
-    def _window(self, batch: torch.Tensor, step: int | None = None) -> torch.Tensor:
-        """The model's window of cached log-mels [batch, mels, frames]: a random window per clip
-        at training steps (offsets a pure function of seed and step, drawn for the global batch
-        and sharded like it, so resume stays exact at any world size), the `data.crop` window
-        (start or center) for validation; the whole clip without a crop."""
-        frames = self.model_cfg.frames
-        spare = batch.shape[-1] - frames
-        if spare <= 0:
-            return batch
-        if step is None:
-            offset = 0 if self.recipe.data.crop == "start" else spare // 2
-            return batch[..., offset : offset + frames]
-        gen = torch.Generator().manual_seed(self.cfg.seed * 7_919 + 104_729 * step + 1)
-        global_n = batch.shape[0] * self.dist.world_size
-        offsets = torch.randint(0, spare + 1, (global_n,), generator=gen)
-        offsets = torch.from_numpy(distributed.shard(offsets.numpy(), self.dist))
-        return random_windows(batch, offsets.to(batch.device), frames)
-
     def _to_device(self, batch: torch.Tensor) -> torch.Tensor:
+        """A batch of log-mels on the device, normalised as the model sees them."""
         if self.device.type == "cuda" and batch.device.type == "cpu":
             batch = batch.pin_memory().to(self.device, non_blocking=True)
         else:  # already there when the cache lives on the device
@@ -553,48 +192,90 @@ class Trainer:
             raise AudioVAEError(f"{cache.meta['source']}: {err}") from None
         return {k: v.to(self.device) for k, v in condition.items()}
 
-    def _hidden_labels(self, fraction: float) -> np.ndarray:
-        """Rows of the training cache whose labels objectives do not see (label_fraction < 1):
-        a pure function of train.seed and each note's id, so resume and torchrun stay exact."""
-        hidden = np.zeros(len(self.data.train), dtype=bool)
-        if self.label_vocab and fraction < 1:
-            rows = self.data.train_indices
-            ids = [self.data.train.ids[int(i)] for i in rows]
-            hidden[rows] = ~labelled_notes(ids, fraction, self.cfg.seed)
-        return hidden
-
-    def _labels(self, cache: FeatureCache, indices: np.ndarray, training: bool):
-        """label -> LongTensor [batch] of class indices for objectives that ask for labels (-1
-        where unknown to the vocabulary, or, at training steps, hidden by label_fraction);
-        None for the others."""
-        if not self.label_vocab:
-            return None
-        table = self._label_table.get(id(cache))
-        if table is None:
-            table = {n: label_codes(v, cache.labels[n]) for n, v in self.label_vocab.items()}
-            self._label_table[id(cache)] = table
-        indices = np.asarray(indices, dtype=np.int64)
-        out = {}
-        for name, codes in table.items():
-            rows = codes[indices].copy()
-            if training and cache is self.data.train:
-                rows[self._label_hidden[indices]] = -1
-            out[name] = torch.from_numpy(rows).to(self.device)
-        return out
-
     def _bound(self, cache: FeatureCache, indices: np.ndarray) -> torch.nn.Module:
         """The model with the batch's condition labels bound (the model itself if unconditional)."""
         return self.model.bind(self._condition(cache, indices))
 
+    # ----------------------------------------------------------------- run folder and state
+    def batch_indices(self, step: int) -> np.ndarray:
+        """Training clip indices of global step `step` (see Batches.indices)."""
+        return self.batches.indices(step)
+
+    def split(self) -> RunSplit:
+        """The clip ids this run trains and validates on (recorded in RUN/split.json)."""
+        return run_split(self.data)
+
+    def manifest(self) -> RunManifest:
+        """What the run folder and every checkpoint record about this model."""
+        return run_manifest(
+            self.recipe, self.model_cfg, self.frontend, self.data,
+            pairs=None if self.pairs is None else self.pairs.summary(),
+            label_vocab=self.label_vocab, device=self.device,
+            world_size=self.dist.world_size, precision=self.amp_dtype,
+        )  # fmt: skip
+
+    def start_run_folder(self) -> None:
+        """Create the run folder with the resolved recipe, the manifest and the split."""
+        self.folder.start(self.recipe, self.manifest(), self.split())
+
+    def _training_state(self) -> TrainingState:
+        return TrainingState(self.model, self.objective, self.optimizer, self.aux_optimizer,
+                             self.noise, self.device)  # fmt: skip
+
+    def save(self) -> Path:
+        """Write the full training state to checkpoints/last.safetensors (atomically), keeping
+        the one it replaces as previous.safetensors. A failed write (disk full, permission)
+        leaves both untouched and raises CheckpointWriteError saying what is kept."""
+        progress = Progress(self.step, self.best_val, self.best_step)
+        tensors, state = state_to_checkpoint(self._training_state(), progress)
+        state |= {"recipe": self.recipe.to_dict(), "manifest": self.manifest().to_dict()}
+        # a damaged `last` (this run resumed from `previous`) is replaced, never kept
+        damaged = self._resumed_from == PREVIOUS
+        try:
+            path = save_checkpoint(
+                self.out / LAST,
+                tensors,
+                state,
+                keep_previous=None if damaged else self.out / PREVIOUS,
+            )
+            self._resumed_from = LAST
+            return path
+        except CheckpointWriteError as err:
+            raise CheckpointWriteError(
+                f"{err}; training stopped at step {self.step}; {self.folder.kept_checkpoint()}; "
+                "free space (or fix the permission) and run again with --resume"
+            ) from None
+
+    def _save_best(self) -> None:
+        kl = self._last_val_kl
+        meta = {
+            "step": self.step,
+            "best_val": self.best_val,
+            "valid_kl_per_dim": None if kl is None else [float(v) for v in kl],
+            "recipe": self.recipe.to_dict(),
+            "manifest": self.manifest().to_dict(),
+        }
+        save_checkpoint(self.out / BEST, weight_tensors(self.model, self.objective), meta)
+
+    def _load_state(self) -> None:
+        tensors, state, source = resumable_checkpoint(self.folder, warn=self.dist.is_main)
+        progress = state_from_checkpoint(self._training_state(), tensors, state, source)
+        self.step = progress.step
+        self._resumed_from = source.relative_to(self.out).as_posix()
+        self.best_val, self.best_step = progress.best_val, progress.best_step
+        log.info("resumed %s at step %d", self.out, self.step)
+
+    # ----------------------------------------------------------------------------- the loop
     def train_step(self) -> dict[str, torch.Tensor]:
         """One optimiser step on (this rank's slice of) the batch of `self.step`; returns
         detached terms. A non-finite loss is recorded without a host sync and raised at the next
         `check_finite` (before anything is logged or saved)."""
         self.model.train()
-        idx = distributed.shard(self.batch_indices(self.step), self.dist)
-        x = self._to_device(self._window(self._batch(self.data.train, idx), self.step))
+        idx = distributed.shard(self.batches.indices(self.step), self.dist)
+        batch = self.batches.gather(self.data.train, idx)
+        x = self._to_device(self.batches.window(batch, self.step))
         condition = self._condition(self.data.train, idx)
-        labels = self._labels(self.data.train, idx, training=True)
+        labels = self.labels(self.data.train, idx, training=True)
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(self.step, self.total_steps, self.cfg)
         with batch_shard(self.dist.rank, self.dist.world_size):
@@ -653,11 +334,11 @@ class Trainer:
         totals: dict[str, float] = {}
         kl_dims = torch.zeros(self.model_cfg.latent_dim)
         count = 0
-        idx = self.data.valid_indices if self._valid_pairs is None else self._valid_pairs
+        idx = self.data.valid_indices if self.valid_pairs is None else self.valid_pairs
         for start in range(0, idx.size, self.cfg.batch_size):
             chunk = idx[start : start + self.cfg.batch_size]
-            x = self._to_device(self._window(self._batch(self.data.valid, chunk)))
-            labels = self._labels(self.data.valid, chunk, training=False)
+            x = self._to_device(self.batches.window(self.batches.gather(self.data.valid, chunk)))
+            labels = self.labels(self.data.valid, chunk, training=False)
             with self._autocast():
                 out = self.objective(
                     self._bound(self.data.valid, chunk), x, step=self.step, generator=gen,
@@ -689,11 +370,11 @@ class Trainer:
                 raise
             raise AudioVAEError(
                 f"disk full while writing {self.out} ({err.filename or 'logs'}); training "
-                f"stopped at step {self.step}; {self._kept_checkpoint()}; free space and run "
+                f"stopped at step {self.step}; {self.folder.kept_checkpoint()}; free space and run "
                 "again with --resume"
             ) from None
         finally:
-            self._lock.release()
+            self.folder.lock.release()
 
     def _take_run_folder(self) -> None:
         """Rank 0 takes the run folder's lock and checks that nobody trained into the folder
@@ -701,50 +382,23 @@ class Trainer:
         failure: AudioVAEError | None = None
         if self.dist.is_main:
             try:
-                self._lock.acquire()
-                self._check_unchanged()
+                self.folder.lock.acquire()
+                self.folder.check_unchanged(self.step, self.resume, self._resumed_from)
             except AudioVAEError as err:
-                self._lock.release()
+                self.folder.lock.release()
                 failure = err
         if distributed.any_rank(failure is not None, self.dist, self.device):
             raise failure or RunFolderBusy(f"{self.out}: rank 0 could not take the run folder")
 
-    def _check_unchanged(self) -> None:
-        """The folder's last checkpoint is still the state this trainer starts from (another
-        `train` may have filled it between this one's checks and its lock)."""
-        if getattr(self, "_resumed_from", None) == PREVIOUS:
-            return  # `last` is damaged: nothing to compare with
-        try:
-            step = int(read_metadata(self.out / LAST)["step"])
-        except (CheckpointError, KeyError, TypeError, ValueError):
-            return
-        if step == self.step:
-            return
-        if not self.resume:
-            raise AudioVAEError(
-                f"{self.out} already holds a run; "
-                "pass --resume to continue it or choose another --out"
-            )
-        raise AudioVAEError(
-            f"{self.out} moved on to step {step} while this process was starting from step "
-            f"{self.step} (another process trained into it); run --resume again"
-        )
-
     def _fit(self) -> dict[str, Any]:
         main = self.dist.is_main
-        writer = history = None
+        run_log = None
         if main:
-            from torch.utils.tensorboard import SummaryWriter
-
             if self.resume:
-                _drop_rows_after(self.out / "metrics.jsonl", self.step)
-            for stale in (self.out / "checkpoints").glob(".*.tmp-*"):  # a killed writer's
-                stale.unlink(missing_ok=True)
+                drop_rows_after(self.out / METRICS, self.step)
+            self.folder.remove_stale_temporaries()
             self.start_run_folder()
-            writer = SummaryWriter(
-                str(self.out / "logs"), purge_step=self.step if self.resume else None
-            )
-            history = open(self.out / "metrics.jsonl", "a")
+            run_log = RunLog(self.out, purge_step=self.step if self.resume else None)
         bar = tqdm(
             total=self.total_steps, initial=self.step, desc="train", unit="step",
             disable=not (self.cfg.progress and main), dynamic_ncols=True,
@@ -753,12 +407,11 @@ class Trainer:
         try:
             # under torchrun a Ctrl-C reaches a worker twice (terminal and launcher): no hard stop
             with StepBoundaryInterrupt(hard_second_ctrl_c=not self.dist.enabled) as interrupt:
-                val = self._loop(writer, history, bar, interrupt)
+                val = self._loop(run_log, bar, interrupt)
         finally:
             bar.close()
-            if writer is not None:
-                writer.close()
-                history.close()
+            if run_log is not None:
+                run_log.close()
         seconds = time.perf_counter() - started
         if main:
             if not (self.out / LAST).is_file():
@@ -781,7 +434,9 @@ class Trainer:
             "world_size": self.dist.world_size,
         }
 
-    def _loop(self, writer, history, bar, interrupt: StepBoundaryInterrupt) -> dict[str, float]:
+    def _loop(
+        self, run_log: RunLog | None, bar, interrupt: StepBoundaryInterrupt
+    ) -> dict[str, float]:
         """Steps until the budget is spent, logging, validating and checkpointing on schedule;
         a stop request (Ctrl-C, SIGTERM, SIGUSR1) is honoured between two steps, at the same
         step on every rank. Returns the last validation terms."""
@@ -817,7 +472,7 @@ class Trainer:
                 if self.device.type == "cuda":
                     means["gpu_mem_gb"] = torch.cuda.max_memory_allocated(self.device) / 2**30
                 if main:
-                    self._log(writer, history, "train", means, kl_dims)
+                    run_log.write("train", self.step, means, kl_dims)
                 bar.set_postfix(
                     loss=f"{means['loss']:.4g}", recon=f"{means['recon']:.4g}",
                     kl=f"{means['kl']:.3g}",
@@ -826,8 +481,8 @@ class Trainer:
                 self.check_finite()  # a collective: every rank, before rank 0 validates
                 if main:
                     val = self.validate()
-                    self._log(writer, history, "valid", val, self._last_val_kl)
-                    self._log_images(writer)
+                    run_log.write("valid", self.step, val, self._last_val_kl)
+                    run_log.reconstructions(self.step, *self._reconstruct_valid())
                     score = selection_score(val, self.cfg.select_best_on)
                     if score < self.best_val:
                         self.best_val, self.best_step = score, self.step
@@ -881,43 +536,18 @@ class Trainer:
             return self.step % self.cfg.validate_every == 0
         return self.step % self.steps_per_epoch == 0
 
-    def _log(self, writer, history, split: str, values: dict[str, float], kl_dims) -> None:
-        for k, v in values.items():
-            writer.add_scalar(f"{split}/{k}", v, self.step)
-        record: dict[str, Any] = {"split": split, "step": self.step, **values}
-        if kl_dims is not None:
-            kl = [round(float(v), 5) for v in kl_dims.float().cpu()]
-            record["kl_per_dim"] = kl
-            for i, v in enumerate(kl):
-                writer.add_scalar(f"{split}_kl_per_dim/{i:02d}", v, self.step)
-        history.write(json.dumps(record) + "\n")
-        history.flush()
-
-    def _example_indices(self, n: int) -> np.ndarray:
-        """n validation clips spread evenly over the set (not n neighbours of one kind)."""
-        idx = self.data.valid_indices
-        return idx[np.linspace(0, idx.size - 1, min(n, idx.size)).round().astype(int)]
-
     @torch.no_grad()
     def _reconstruct_valid(self, n: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
-        """(inputs, reconstructions from the posterior mean) of the first n validation clips,
-        as log-mels."""
+        """(inputs, reconstructions from the posterior mean) of n validation clips spread over
+        the set, as log-mels."""
         self.model.eval()
-        idx = self._example_indices(n)
-        x = self._to_device(self._window(self.data.valid.batch(idx)))
+        idx = example_indices(self.data.valid_indices, n)
+        x = self._to_device(self.batches.window(self.data.valid.batch(idx)))
         model = self._bound(self.data.valid, idx)
         mu, _ = model.encode(x)
         x_hat = model.decode(mu)
         norm = self.model.normalizer
         return norm.denormalize(x).float().cpu(), norm.denormalize(x_hat).float().cpu()
-
-    def _log_images(self, writer) -> None:
-        x, x_hat = self._reconstruct_valid()
-        pair = torch.cat([torch.cat(list(x), dim=1), torch.cat(list(x_hat), dim=1)], dim=0)
-        pair = (pair - pair.min()) / (pair.max() - pair.min() + 1e-8)
-        writer.add_image(
-            "valid/input_top_reconstruction_bottom", pair.flip(0), self.step, dataformats="HW"
-        )
 
     @torch.no_grad()
     def write_label_dims(self, max_clips: int = 4096) -> Path:
@@ -929,7 +559,7 @@ class Trainer:
         rows = rows[np.sort(pick)]
 
         def encode(idx: np.ndarray) -> torch.Tensor:
-            x = self._to_device(self._window(cache.batch(idx)))
+            x = self._to_device(self.batches.window(cache.batch(idx)))
             return self._bound(cache, idx).encode(x)[0]
 
         self.model.eval()
@@ -947,74 +577,9 @@ class Trainer:
         return write_label_dims(self.out, entries, int(rows.size))
 
     def _plot_reconstructions(self) -> None:
-        from audiovae.plots import plot_reconstructions
-
         x, x_hat = self._reconstruct_valid()
-        ids = [self.data.valid.ids[i] for i in self._example_indices(len(x))]
-        plot_reconstructions(
-            x, x_hat, self.out / "reconstructions.png", titles=ids, frontend=self.frontend
-        )
-
-
-def _resident_copy(features: np.ndarray, device: torch.device, chunk: int = 4096) -> torch.Tensor:
-    """The float16 cache as one device tensor, copied in chunks (no second full copy in RAM)."""
-    out = torch.empty(features.shape, dtype=torch.float16, device=device)
-    for start in range(0, features.shape[0], chunk):
-        block = np.array(features[start : start + chunk], dtype=np.float16)
-        out[start : start + len(block)].copy_(torch.from_numpy(block))
-    return out
-
-
-def selection_score(valid: dict[str, float], select_on: str) -> float:
-    """What best.safetensors minimises: the objective's own validation `loss`, or the negative
-    ELBO `recon + kl`, which annealed targets (capacity_vae's C(t)) and discriminator terms
-    (factor_vae, aae) do not move from one validation to the next."""
-    if select_on == "elbo":
-        return valid["recon"] + valid["kl"]
-    return valid["loss"]
-
-
-def random_windows(batch: torch.Tensor, offsets: torch.Tensor, frames: int) -> torch.Tensor:
-    """batch[i, :, offsets[i] : offsets[i] + frames] for every i, in one gather."""
-    index = (offsets[:, None] + torch.arange(frames, device=offsets.device)[None, :])[:, None, :]
-    return batch.gather(2, index.expand(batch.shape[0], batch.shape[1], frames))
-
-
-def _metrics_rows(path: Path) -> list[dict[str, Any]]:
-    """The readable rows of a metrics.jsonl (a line cut short by a crash is skipped)."""
-    rows = []
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return rows
-
-
-def _drop_rows_after(path: Path, step: int) -> None:
-    """Forget the metrics.jsonl rows a resumed run will write again (logged after the
-    checkpoint it resumes from), as TensorBoard's purge_step does for the event files."""
-    if not path.is_file():
-        return
-    lines = path.read_text().splitlines(keepends=True)
-    keep = []
-    for line in lines:
-        try:
-            row_step = json.loads(line).get("step")
-        except (json.JSONDecodeError, AttributeError):
-            continue
-        if not isinstance(row_step, int) or row_step <= step:
-            keep.append(line if line.endswith("\n") else line + "\n")
-    if keep != lines:
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text("".join(keep))
-        tmp.replace(path)
-
-
-def _strip(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    p = prefix + "."
-    return {k[len(p) :]: v for k, v in tensors.items() if k.startswith(p)}
+        ids = [self.data.valid.ids[i] for i in example_indices(self.data.valid_indices, len(x))]
+        plot_reconstruction_figure(self.out, x, x_hat, ids, self.frontend)
 
 
 def train(recipe: Recipe, out_dir: str | Path, *, resume: bool = False) -> dict[str, Any]:
@@ -1027,4 +592,4 @@ def train(recipe: Recipe, out_dir: str | Path, *, resume: bool = False) -> dict[
         distributed.shutdown(ctx)
 
 
-__all__ = ["Trainer", "train", "prepare_data", "frontend_from_recipe", "lr_at"]
+__all__ = ["Trainer", "train"]

@@ -181,7 +181,7 @@ def test_cache_on_device_trains_like_the_memory_mapped_cache(tmp_path, cache_dir
             recipe_from_dict(tiny_tree(cache_dir, max_steps=4, cache_on_device=policy)),
             tmp_path / policy,
         )
-        assert bool(trainer._resident) == (policy == "yes")
+        assert trainer.batches.on_device == (policy == "yes")
         trainer.fit()
         runs[policy] = _params(tmp_path / policy / "checkpoints/last.safetensors")
     for k in runs["no"]:

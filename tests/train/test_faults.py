@@ -22,7 +22,8 @@ from safetensors import safe_open
 from support import REPO, tiny_tree
 
 from audiovae.recipe import recipe_from_dict
-from audiovae.train.trainer import LAST, PREVIOUS, Trainer
+from audiovae.train.run_folder import LAST, PREVIOUS
+from audiovae.train.trainer import Trainer
 
 TIMEOUT = 300  # generous: a loaded 2-core machine; nothing below waits on a fixed sleep
 
@@ -230,7 +231,7 @@ def test_a_truncated_last_resumes_from_the_previous_checkpoint_with_a_warning(
     data = last.read_bytes()
     last.write_bytes(data[: len(data) // 2])  # a half-written file, as a full disk leaves it
 
-    with caplog.at_level(logging.WARNING, logger="audiovae.train.trainer"):
+    with caplog.at_level(logging.WARNING, logger="audiovae.train.state"):
         trainer = Trainer(recipe, run, resume=True)
     assert trainer.step == 4
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]

@@ -17,9 +17,10 @@ from audiovae.audio.synth import SynthConfig, note_table, render_note
 from audiovae.cli import main
 from audiovae.features.cache import FeatureCache
 from audiovae.models.subspaces import eta_squared
-from audiovae.recipe import recipe_from_dict
+from audiovae.recipe import frontend_from_recipe, recipe_from_dict
+from audiovae.train.build import prepare_data
 from audiovae.train.labels import factor_labels
-from audiovae.train.trainer import Trainer, frontend_from_recipe, prepare_data
+from audiovae.train.trainer import Trainer
 
 
 def test_factor_labels_keep_scalar_factors_only():

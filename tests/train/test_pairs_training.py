@@ -72,7 +72,7 @@ def test_in_process_resume_with_pairs_equals_uninterrupted(tmp_path, cache_dir):
 
 def test_validation_pairs_start_once_from_each_validation_note(tmp_path, cache_dir):
     trainer = Trainer(recipe_from_dict(paired_tree(cache_dir, max_steps=2)), tmp_path / "v")
-    pairs = trainer._valid_pairs
+    pairs = trainer.valid_pairs
     assert pairs.size % 2 == 0
     assert np.array_equal(pairs[0::2], trainer.data.valid_indices)
 

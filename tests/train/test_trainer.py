@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import signal
 import subprocess
@@ -19,8 +18,8 @@ from support import REPO, tiny_tree
 
 from audiovae.api import AudioVAE
 from audiovae.errors import AudioVAEError, CheckpointError, TrainingDiverged
-from audiovae.recipe import TrainSection, recipe_from_dict
-from audiovae.train.trainer import Trainer, lr_at
+from audiovae.recipe import recipe_from_dict
+from audiovae.train.trainer import Trainer
 
 
 def test_run_folder_is_complete_and_self_describing(trained_run):
@@ -190,18 +189,9 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint(tmp_pat
     assert all(torch.isfinite(p).all() for p in vae.model.parameters())
 
 
-def test_lr_schedule_warmup_then_cosine():
-    cfg = TrainSection(lr=1.0, warmup_steps=10, schedule="cosine", min_lr_ratio=0.1)
-    assert lr_at(0, 110, cfg) == pytest.approx(0.1)
-    assert lr_at(9, 110, cfg) == pytest.approx(1.0)
-    assert lr_at(10, 110, cfg) == pytest.approx(1.0)
-    assert lr_at(60, 110, cfg) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.5)))
-    assert lr_at(110, 110, cfg) == pytest.approx(0.1)
-    assert lr_at(50, 110, TrainSection(lr=2.0, schedule="constant")) == 2.0
-
-
 def test_held_out_split_is_seeded_and_disjoint(trained_run, cache_dir):
-    from audiovae.train.trainer import frontend_from_recipe, prepare_data
+    from audiovae.recipe import frontend_from_recipe
+    from audiovae.train.build import prepare_data
 
     recipe = recipe_from_dict(tiny_tree(cache_dir))
     a = prepare_data(recipe, frontend_from_recipe(recipe), progress=False)
@@ -222,7 +212,8 @@ def test_latents_of_the_tiny_model_carry_pitch_and_family(trained_run, cache_dir
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from audiovae.train.trainer import frontend_from_recipe, prepare_data
+    from audiovae.recipe import frontend_from_recipe
+    from audiovae.train.build import prepare_data
 
     out, _ = trained_run
     recipe = recipe_from_dict(tiny_tree(cache_dir))
@@ -239,14 +230,6 @@ def test_latents_of_the_tiny_model_carry_pitch_and_family(trained_run, cache_dir
         assert accuracy >= floor, (factor, accuracy, chance)
 
 
-def test_random_windows_match_slicing():
-    from audiovae.train.trainer import random_windows
-
-    batch = torch.arange(2 * 3 * 10, dtype=torch.float32).view(2, 3, 10)
-    out = random_windows(batch, torch.tensor([0, 4]), 5)
-    assert torch.equal(out[0], batch[0, :, 0:5]) and torch.equal(out[1], batch[1, :, 4:9])
-
-
 def test_random_crop_training_windows_vary_and_resume_exactly(tmp_path, cache_dir):
     tree = tiny_tree(cache_dir, max_steps=12, checkpoint_every=1000, validate_every=6)
     tree["data"]["train_crop_seconds"] = 0.25  # 4000 samples: 16 of the 32 cached frames
@@ -254,9 +237,9 @@ def test_random_crop_training_windows_vary_and_resume_exactly(tmp_path, cache_di
     full = Trainer(recipe, tmp_path / "full")
     assert full.model_cfg.frames == 16
     clips = full.data.train.batch(full.batch_indices(0))
-    a, b = full._window(clips, 0), full._window(clips, 1)
+    a, b = full.batches.window(clips, 0), full.batches.window(clips, 1)
     assert a.shape[-1] == 16 and not torch.equal(a, b)  # other offsets at another step
-    assert torch.equal(full._window(clips), clips[..., :16])  # validation: the start window
+    assert torch.equal(full.batches.window(clips), clips[..., :16])  # validation: the start window
     full.fit()
     part = Trainer(recipe, tmp_path / "part")
     part.start_run_folder()
