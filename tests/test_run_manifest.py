@@ -134,3 +134,20 @@ def test_a_checkpoint_with_a_wrongly_typed_manifest_names_the_file_and_key(train
     _rewrite_manifest(run / "checkpoints/best.safetensors", path, bad)
     with pytest.raises(ManifestError, match=rf"^{path}: manifest key 'clip_samples'"):
         AudioVAE.load(tmp_path, device="cpu")
+
+
+def test_the_report_reads_an_old_run_folder_with_paths_redacted(tmp_path):
+    from audiovae.report.page import _data_text, _device_text
+    from audiovae.report.run_info import read_run
+
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "best.safetensors").write_bytes(b"")  # read_run only looks
+    (tmp_path / "recipe.yaml").write_text("data: {kind: synthetic}\ntrain: {device: auto}\n")
+    (tmp_path / "manifest.json").write_text(json.dumps(OLD_MANIFEST))
+    run = read_run(tmp_path)
+    assert run.manifest.data.train_cache == ".../abc"  # the report never shows local paths
+    assert "346 training and 38 validation clips" in _data_text(run.recipe, run.manifest)
+    assert "not recorded" in _device_text(run.recipe["train"], run.manifest.runtime)
+    (tmp_path / "manifest.json").write_text(json.dumps(OLD_MANIFEST | {"label_names": "pitch"}))
+    with pytest.raises(ManifestError, match=r"manifest.json: manifest key 'label_names'"):
+        read_run(tmp_path)
