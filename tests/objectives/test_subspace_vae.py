@@ -302,7 +302,7 @@ def test_trainer_hands_masked_labels_and_resumes_exactly(tmp_path, cache_dir):
                                     validate_every=6))  # fmt: skip
     part = Trainer(recipe, tmp_path / "part")
     rows = part.data.train_indices
-    hidden = part._label_hidden
+    hidden = part.labels.hidden
     assert hidden[rows].sum() == rows.size - round(0.25 * rows.size) and not hidden.all()
     seen = []
     forward = part.objective.forward
