@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from audiovae.data.pairs import SAME_AS_PARTNER
 from audiovae.errors import AudioVAEError
 from audiovae.models.conv import _label_key, condition_vocabulary
 
@@ -60,6 +61,22 @@ def labelled_notes(ids: Sequence[str], fraction: float, seed: int) -> np.ndarray
     ranks = np.array([_note_rank(seed, str(i)) for i in ids], dtype=np.uint64)
     mask[np.argsort(ranks, kind="stable")[:keep]] = True
     return mask
+
+
+def hide_labels(codes: np.ndarray, hidden: np.ndarray, paired: bool) -> np.ndarray:
+    """Class indices [batch] with the `hidden` notes' set to -1 (unknown). With `paired` batches
+    (rows 2i, 2i+1 partners) a hidden note whose partner has the same value gets SAME_AS_PARTNER
+    (-2) instead: that the two share the label is what the pair itself says (data.pairs drew it
+    so), while the value stays hidden."""
+    out = codes.copy()
+    if paired:
+        partner = out.reshape(-1, 2)[:, ::-1].reshape(-1)
+        same = (codes == partner) & (codes >= 0)
+        out[hidden & same] = SAME_AS_PARTNER
+        out[hidden & ~same] = -1
+    else:
+        out[hidden] = -1
+    return out
 
 
 def factor_labels(labels: dict[str, list], rows: np.ndarray, max_values: int = 1000) -> list[str]:

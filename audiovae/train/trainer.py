@@ -54,7 +54,7 @@ from audiovae.train.checkpoint import (
     save_checkpoint,
 )
 from audiovae.train.label_dims import label_eta_squared, write_label_dims
-from audiovae.train.labels import label_codes, label_vocabularies, labelled_notes
+from audiovae.train.labels import hide_labels, label_codes, label_vocabularies, labelled_notes
 from audiovae.train.provenance import git_commit, package_versions
 from audiovae.train.recipe import Recipe
 from audiovae.train.runlock import RunFolderLock, refuse_if_in_use
@@ -628,9 +628,9 @@ class Trainer:
         indices = np.asarray(indices, dtype=np.int64)
         out = {}
         for name, codes in table.items():
-            rows = codes[indices].copy()
+            rows = codes[indices]
             if training and cache is self.data.train:
-                rows[self._label_hidden[indices]] = -1
+                rows = hide_labels(rows, self._label_hidden[indices], self.pairs is not None)
             out[name] = torch.from_numpy(rows).to(self.device)
         return out
 
