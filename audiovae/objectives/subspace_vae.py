@@ -18,7 +18,9 @@ Per supervised block b with label y_b (`supervise: {block: label}`):
     workshops): the cross-entropy of the adversary's prediction against the uniform distribution,
     conf(l) = -(1/K) sum_k log softmax(l)_k = logsumexp(l) - mean_k l_k = KL(U || p) + log K,
     through the adversary's weights held fixed. Its minimum is the uniform prediction, so the
-    encoder gains nothing by making the adversary confidently wrong.
+    encoder gains nothing by making the adversary confidently wrong. The confusion term needs no
+    label, so it is averaged over every note (with label_fraction < 1 the adversary itself still
+    learns from the labelled notes only).
 
     reversal:  loss = recon + beta * KL + classifier_weight * sum_b CE(cls_b(z_b), y_b)
                                         + adversary_weight * sum_b CE(adv_b(R(mu_not_b)), y_b)
@@ -36,7 +38,7 @@ labels; the rest contribute only recon + KL). Under torchrun the labelled count 
 global batch, so N processes train exactly as one. The encoder's side of the adversary (the
 reversal's scale, or the confusion term's weight s) ramps linearly from 0 to 1 over
 `adversary_warmup_steps`, a pure function of the step (exact resume); the adversary itself trains at
-full weight from step 0. The confusion term, like the CE, is averaged over the labelled notes.
+full weight from step 0. The confusion term is averaged over every note of the batch.
 
 With `pairs: true` (and `data.pairs` in the recipe) it also learns from pairs of notes; rows
 (2i, 2i+1) are partners. `pair_merge` says what the partners exchange:
@@ -297,6 +299,7 @@ class SubspaceVAE(BetaVAE):
             terms["shared_dims"] = shared.sum(dim=1).float().mean()
         scale = self.reversal_scale(step)
         labels = labels or {}
+        everyone = torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
         for block, label in cfg.supervise.items():
             y = labels.get(label)
             if y is None:
@@ -315,7 +318,8 @@ class SubspaceVAE(BetaVAE):
                     adv_logits = adversary(reverse_gradient(rest, scale))
                 else:  # the adversary learns on detached inputs; the encoder is confused
                     adv_logits = adversary(rest.detach())
-                    conf = masked_mean(confusion_loss(frozen_call(adversary, rest)), known)
+                    # needs no label: every note's prediction is made uniform
+                    conf = masked_mean(confusion_loss(frozen_call(adversary, rest)), everyone)
                     terms[f"conf_{block}"] = conf
                     loss = loss + cfg.adversary_weight * scale * conf
                 adv_ce = nn.functional.cross_entropy(adv_logits, target, reduction="none")

@@ -207,28 +207,31 @@ def test_confusion_gradient_pushes_logits_towards_uniform():
 def test_confusion_mode_trains_the_adversary_on_plain_ce_and_confuses_the_encoder():
     """adversary_loss: confusion, by hand on a linear adversary (pitch from the timbre block):
     the adversary's gradient is that of plain CE and never reaches the encoder; the encoder's
-    gradient is scale * w * (softmax - 1/K) W / n and never reaches the adversary."""
+    gradient is scale * w * (softmax - 1/K) W / n over every note (the confusion term needs no
+    label) and never reaches the adversary."""
     g = torch.Generator().manual_seed(1)
     mu = torch.randn(6, 3, generator=g)
-    y = torch.tensor([0, 1, 2, 0, -1, 2])  # note 4 unlabelled: in neither term
+    y = torch.tensor([0, 1, 2, 0, -1, 2])  # note 4 unlabelled: in the confusion term only
     labels = {"pitch": y, "family": torch.full((6,), -1)}
     obj = _objective(classifier_weight=0.0, adversary_weight=2.0, adversary_loss="confusion",
                      adversary_warmup_steps=100)  # fmt: skip
     w = torch.tensor([[1.0], [-0.5], [0.25]])
     b = torch.tensor([0.0, 0.1, -0.1])
     _set_linear(obj.adversaries["pitch"], w, b)
+    # the family adversary predicts uniformly (zero weights): confusion log 2, no gradient
+    _set_linear(obj.adversaries["timbre"], torch.zeros(2, 2), torch.zeros(2))
     model = FixedPosterior(mu, torch.zeros(6, 3), (2, 2))
     x = torch.zeros(6, 2, 2)
     out = obj(model, x, step=50, labels=labels)  # scale 0.5
     rows = [0, 1, 2, 3, 5]
-    feats = mu[rows, 2:].double()
-    logits = (feats @ w.T.double() + b.double()).tolist()
-    conf = sum(-sum(_log_softmax(r)) / 3 for r in logits) / 5
-    ce = sum(-_log_softmax(r)[int(y[i])] for r, i in zip(logits, rows, strict=True)) / 5
+    logits = (mu[:, 2:].double() @ w.T.double() + b.double()).tolist()
+    conf = sum(-sum(_log_softmax(r)) / 3 for r in logits) / 6
+    ce = sum(-_log_softmax(logits[i])[int(y[i])] for i in rows) / 5
     assert out.terms["conf_pitch"].item() == pytest.approx(conf, rel=1e-5)
     assert out.terms["adv_pitch"].item() == pytest.approx(ce, rel=1e-5)
     base = out.terms["recon"] + out.terms["kl"]
-    want_loss = float(base.detach()) + 2.0 * (ce + 0.5 * conf)
+    assert out.terms["conf_timbre"].item() == pytest.approx(math.log(2), rel=1e-6)
+    want_loss = float(base.detach()) + 2.0 * (ce + 0.5 * conf) + 2.0 * 0.5 * math.log(2)
     assert out.loss.item() == pytest.approx(want_loss, rel=1e-5)
 
     # the adversary's own update: plain CE, and the encoder does not move
@@ -244,7 +247,7 @@ def test_confusion_mode_trains_the_adversary_on_plain_ce_and_confuses_the_encode
     obj.zero_grad()
     model.mu.grad = None
     obj(model, x, step=50, labels=labels).loss.backward()
-    want = 2.0 * 0.5 * (((p - 1 / 3) * known) @ w) / 5 + mu[:, 2:] / 6  # + d KL / d mu
+    want = 2.0 * 0.5 * ((p - 1 / 3) @ w) / 6 + mu[:, 2:] / 6  # + d KL / d mu
     torch.testing.assert_close(model.mu.grad[:, 2:], want)
     torch.testing.assert_close(model.mu.grad[:, :2], mu[:, :2] / 6)  # pitch block: KL only
     torch.testing.assert_close(  # the whole loss: the adversary sees only its CE (times w)
