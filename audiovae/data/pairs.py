@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 _PAIR_STREAM = 0x9A125  # keeps the pair draws apart from every other seeded stream
 _REJECTION_ROUNDS = 16
 MISSING = -1  # code of a missing label value (None, "", NaN)
+# class index handed to objectives for a note whose label is hidden (label_fraction < 1) but whose
+# partner in a pair has the same value: the pair is known to share the label, its value is not
+SAME_AS_PARTNER = -2
 
 
 @dataclass(frozen=True)

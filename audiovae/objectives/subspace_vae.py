@@ -18,7 +18,9 @@ Per supervised block b with label y_b (`supervise: {block: label}`):
     workshops): the cross-entropy of the adversary's prediction against the uniform distribution,
     conf(l) = -(1/K) sum_k log softmax(l)_k = logsumexp(l) - mean_k l_k = KL(U || p) + log K,
     through the adversary's weights held fixed. Its minimum is the uniform prediction, so the
-    encoder gains nothing by making the adversary confidently wrong.
+    encoder gains nothing by making the adversary confidently wrong. The confusion term needs no
+    label, so it is averaged over every note (with label_fraction < 1 the adversary itself still
+    learns from the labelled notes only).
 
     reversal:  loss = recon + beta * KL + classifier_weight * sum_b CE(cls_b(z_b), y_b)
                                         + adversary_weight * sum_b CE(adv_b(R(mu_not_b)), y_b)
@@ -36,12 +38,24 @@ labels; the rest contribute only recon + KL). Under torchrun the labelled count 
 global batch, so N processes train exactly as one. The encoder's side of the adversary (the
 reversal's scale, or the confusion term's weight s) ramps linearly from 0 to 1 over
 `adversary_warmup_steps`, a pure function of the step (exact resume); the adversary itself trains at
-full weight from step 0. The confusion term, like the CE, is averaged over the labelled notes.
+full weight from step 0. The confusion term is averaged over every note of the batch.
 
-With `pairs: true` (and `data.pairs` in the recipe) it also learns from pairs of notes, labelled
-or not: each pair's dims whose KL(q1 || q2) lies below the pair's midpoint take the average of the
-two posteriors before z is drawn, as in Ada-GVAE (Locatello et al. 2020; objectives/ada_gvae.py),
-so notes without labels still shape the blocks through what they share with their partners.
+With `pairs: true` (and `data.pairs` in the recipe) it also learns from pairs of notes; rows
+(2i, 2i+1) are partners. `pair_merge` says what the partners exchange:
+- `adaptive` (labels not needed): each pair's dims whose KL(q1 || q2) lies below the pair's
+  midpoint take the average of the two posteriors before z is drawn, as in Ada-GVAE (Locatello et
+  al. 2020; objectives/ada_gvae.py), so notes without labels still shape the blocks;
+- `average`: a supervised block whose label both partners carry with the same value takes the
+  average of the two posteriors on that block (the group VAE of Hosoya 2019, on a named block);
+- `swap`: such a block is exchanged: each note is decoded from its partner's sample of the block
+  and its own sample of every other block, and must still reconstruct itself. With pairs that
+  share the instrument but not the pitch, the timbre block can then keep no pitch (it would play
+  the partner's), and the decoder must read pitch from the pitch block: the swap that
+  `audiovae swap --take pitch` performs at generation time is what training rewards. The
+  classifiers and adversaries read each note's own posterior.
+With label_fraction < 1 a hidden label still tells whether partners share it (class index
+SAME_AS_PARTNER, data/pairs.py: the pair says so, the value stays hidden), so `average` and
+`swap` act on every pair while the classifiers learn from the labelled notes only.
 
 A classifier on each block was chosen over the per-label Gaussian-mixture prior of Luo et al.
 (ISMIR 2019): it needs no prior re-fit when a label has many values, masks unlabelled notes with no
@@ -56,6 +70,7 @@ import torch
 from pydantic import Field, field_validator
 from torch import nn
 
+from audiovae.data.pairs import SAME_AS_PARTNER
 from audiovae.models.noise import current_shard, gather_batch
 from audiovae.models.subspaces import block_slices
 from audiovae.objectives import register_objective
@@ -92,9 +107,13 @@ class SubspaceVAEConfig(BetaVAEConfig):
     )
     hidden: int = Field(64, ge=0, description="hidden units of each head (0: linear heads)")
     pairs: bool = Field(
-        False,
-        description="learn from data.pairs too: each pair's shared dims (Ada-GVAE's adaptive "
-        "threshold) take the average of the two posteriors",
+        False, description="learn from data.pairs too (rows 2i, 2i+1 are partners; pair_merge)"
+    )
+    pair_merge: Literal["adaptive", "average", "swap"] = Field(
+        "adaptive",
+        description="what partners exchange: adaptive (Ada-GVAE's threshold over all dims, no "
+        "labels), average (the posterior of each block whose label they share) or swap (each "
+        "note decoded from its partner's sample of that block)",
     )
 
     @field_validator("supervise")
@@ -205,22 +224,55 @@ class SubspaceVAE(BetaVAE):
         sl = self.slices[block]
         return torch.cat([t[:, : sl.start], t[:, sl.stop :]], dim=1)
 
+    def label_shared_mask(
+        self, labels: dict[str, torch.Tensor], n_pairs: int, width: int, device: torch.device
+    ) -> torch.Tensor:
+        """[pairs, latent_dim]: True on each supervised block whose label both partners carry
+        with the same value (both known and equal, or one marked SAME_AS_PARTNER)."""
+        shared = torch.zeros(n_pairs, width, dtype=torch.bool, device=device)
+        for block, label in self.config.supervise.items():
+            y = labels.get(label)
+            if y is None:
+                continue
+            y1, y2 = y[0::2], y[1::2]
+            same = ((y1 == y2) & (y1 >= 0)) | (y1 == SAME_AS_PARTNER) | (y2 == SAME_AS_PARTNER)
+            shared[:, self.slices[block]] = same[:, None]
+        return shared
+
     def _paired_pass(
-        self, model: nn.Module, x: torch.Tensor, generator: torch.Generator | None
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        generator: torch.Generator | None,
+        labels: dict[str, torch.Tensor],
     ) -> tuple[PosteriorPass, torch.Tensor]:
-        """Rows (2i, 2i+1) are partners: Ada-GVAE's shared dims (delta = KL(q1 || q2) below the
-        pair's midpoint) take the average posterior before z is drawn (Locatello et al. 2020)."""
+        """Rows (2i, 2i+1) are partners; merge them as `pair_merge` says (module docstring).
+        Returns the pass (its mu, logvar: the posteriors the KL is taken on; z: each note's own
+        sample) and the shared mask [pairs, latent_dim]."""
         mu, logvar = model.encode(x)
         mu, logvar = mu.float(), logvar.float()
         if mu.shape[0] % 2:
             raise ValueError(f"subspace_vae with pairs needs whole pairs; got {mu.shape[0]} rows")
         mu1, mu2, lv1, lv2 = mu[0::2], mu[1::2], logvar[0::2], logvar[1::2]
-        shared = adaptive_shared_mask(pairwise_gaussian_kl(mu1, lv1, mu2, lv2).detach())
-        agg_mu, agg_lv = group_average(mu1, lv1, mu2, lv2)
-        mu = torch.stack([torch.where(shared, agg_mu, m) for m in (mu1, mu2)], 1).flatten(0, 1)
-        logvar = torch.stack([torch.where(shared, agg_lv, v) for v in (lv1, lv2)], 1).flatten(0, 1)
-        z = model.reparameterize(mu, logvar, generator)
-        x_hat = model.decode(z).float()
+        merge = self.config.pair_merge
+        if merge == "adaptive":
+            shared = adaptive_shared_mask(pairwise_gaussian_kl(mu1, lv1, mu2, lv2).detach())
+        else:
+            shared = self.label_shared_mask(labels, mu1.shape[0], mu.shape[1], mu.device)
+        if merge == "swap":
+            z = model.reparameterize(mu, logvar, generator)
+            z1, z2 = z[0::2], z[1::2]
+            swapped = torch.stack(
+                [torch.where(shared, z2, z1), torch.where(shared, z1, z2)], 1
+            ).flatten(0, 1)
+            x_hat = model.decode(swapped).float()
+        else:
+            agg_mu, agg_lv = group_average(mu1, lv1, mu2, lv2)
+            mu = torch.stack([torch.where(shared, agg_mu, m) for m in (mu1, mu2)], 1).flatten(0, 1)
+            logvar = torch.stack([torch.where(shared, agg_lv, v) for v in (lv1, lv2)], 1)
+            logvar = logvar.flatten(0, 1)
+            z = model.reparameterize(mu, logvar, generator)
+            x_hat = model.decode(z).float()
         return PosteriorPass(mu, logvar, z, x_hat, self.likelihood.nll(x_hat, x).mean()), shared
 
     def forward(
@@ -236,7 +288,7 @@ class SubspaceVAE(BetaVAE):
         hidden (no labels at all: every note counts as unlabelled)."""
         cfg = self.config
         if cfg.pairs:
-            p, shared = self._paired_pass(model, x, generator)
+            p, shared = self._paired_pass(model, x, generator, labels or {})
         else:
             p, shared = self.posterior_pass(model, x, generator), None
         kl_dims = gaussian_kl(p.mu.float(), p.logvar.float())
@@ -247,6 +299,7 @@ class SubspaceVAE(BetaVAE):
             terms["shared_dims"] = shared.sum(dim=1).float().mean()
         scale = self.reversal_scale(step)
         labels = labels or {}
+        everyone = torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
         for block, label in cfg.supervise.items():
             y = labels.get(label)
             if y is None:
@@ -265,7 +318,8 @@ class SubspaceVAE(BetaVAE):
                     adv_logits = adversary(reverse_gradient(rest, scale))
                 else:  # the adversary learns on detached inputs; the encoder is confused
                     adv_logits = adversary(rest.detach())
-                    conf = masked_mean(confusion_loss(frozen_call(adversary, rest)), known)
+                    # needs no label: every note's prediction is made uniform
+                    conf = masked_mean(confusion_loss(frozen_call(adversary, rest)), everyone)
                     terms[f"conf_{block}"] = conf
                     loss = loss + cfg.adversary_weight * scale * conf
                 adv_ce = nn.functional.cross_entropy(adv_logits, target, reduction="none")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from audiovae.data.pairs import SAME_AS_PARTNER
 from audiovae.errors import AudioVAEError
 from audiovae.models.conv import _label_key, condition_vocabulary
 
@@ -67,6 +68,22 @@ def labelled_notes(ids: Sequence[str], fraction: float, seed: int) -> np.ndarray
     return mask
 
 
+def hide_labels(codes: np.ndarray, hidden: np.ndarray, paired: bool) -> np.ndarray:
+    """Class indices [batch] with the `hidden` notes' set to -1 (unknown). With `paired` batches
+    (rows 2i, 2i+1 partners) a hidden note whose partner has the same value gets SAME_AS_PARTNER
+    (-2) instead: that the two share the label is what the pair itself says (data.pairs drew it
+    so), while the value stays hidden."""
+    out = codes.copy()
+    if paired:
+        partner = out.reshape(-1, 2)[:, ::-1].reshape(-1)
+        same = (codes == partner) & (codes >= 0)
+        out[hidden & same] = SAME_AS_PARTNER
+        out[hidden & ~same] = -1
+    else:
+        out[hidden] = -1
+    return out
+
+
 def factor_labels(labels: dict[str, list], rows: np.ndarray, max_values: int = 1000) -> list[str]:
     """Labels that behave like factors on `rows`: one scalar per note, with 2 .. min(max_values,
     rows/2) distinct values (ids, file names and list-valued fields are left out)."""
@@ -83,7 +100,8 @@ def factor_labels(labels: dict[str, list], rows: np.ndarray, max_values: int = 1
 
 class BatchLabels:
     """The labels objectives see for a batch: label -> LongTensor [batch] of class indices in
-    `vocab` (-1 where unknown to it, or, at training steps, hidden by `label_fraction`)."""
+    `vocab` (-1 where unknown to it, or, at training steps, hidden by `label_fraction`; with
+    `paired` batches a hidden label its partner shares is SAME_AS_PARTNER, see hide_labels)."""
 
     def __init__(
         self,
@@ -94,8 +112,10 @@ class BatchLabels:
         label_fraction: float,
         seed: int,
         device: torch.device,
+        paired: bool = False,
     ) -> None:
         self.vocab = vocab
+        self.paired = paired  # batches of partners (data.pairs): see hide_labels
         self.train = train
         self.device = device
         self._tables: dict[int, dict[str, np.ndarray]] = {}
@@ -119,8 +139,8 @@ class BatchLabels:
         indices = np.asarray(indices, dtype=np.int64)
         out = {}
         for name, codes in table.items():
-            rows = codes[indices].copy()
+            rows = codes[indices]
             if training and cache is self.train:
-                rows[self.hidden[indices]] = -1
+                rows = hide_labels(rows, self.hidden[indices], self.paired)
             out[name] = torch.from_numpy(rows).to(self.device)
         return out

@@ -107,11 +107,6 @@ class Trainer:
         self.model.to(self.device)
         objective, self.label_vocab = build_objective(recipe, self.model_cfg, self.data)
         self.objective = objective.to(self.device)
-        self.labels = BatchLabels(
-            self.label_vocab, self.data.train, self.data.train_indices,
-            label_fraction=getattr(recipe.objective_config(), "label_fraction", 1.0),
-            seed=self.cfg.seed, device=self.device,
-        )  # fmt: skip
         params = list(self.model.parameters()) + self.objective.main_parameters()
         self.aux_optimizer = self.objective.make_auxiliary_optimizer()
         self.optimizer = torch.optim.AdamW(
@@ -124,6 +119,11 @@ class Trainer:
         self.pairs, self.valid_pairs = pair_plans(
             recipe.data.pairs, self.data, seed=self.cfg.seed, batch_size=self.batch_size,
             recipe_batch_size=self.cfg.batch_size, dist=self.dist,
+        )  # fmt: skip
+        self.labels = BatchLabels(
+            self.label_vocab, self.data.train, self.data.train_indices,
+            label_fraction=getattr(recipe.objective_config(), "label_fraction", 1.0),
+            seed=self.cfg.seed, device=self.device, paired=self.pairs is not None,
         )  # fmt: skip
         self.step_module = self._wrap(ObjectiveStep(self.model, self.objective))
         self.batches = Batches(

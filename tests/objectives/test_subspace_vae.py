@@ -22,7 +22,7 @@ from audiovae.objectives import get_objective
 from audiovae.objectives.reversal import GradientReversal, reverse_gradient
 from audiovae.objectives.subspace_vae import confusion_loss
 from audiovae.recipe import recipe_from_dict
-from audiovae.train.labels import label_codes, labelled_notes
+from audiovae.train.labels import hide_labels, label_codes, labelled_notes
 from audiovae.train.trainer import Trainer
 
 VOCAB = {"pitch": ["48", "50", "52"], "family": ["brass", "reed"]}
@@ -207,28 +207,31 @@ def test_confusion_gradient_pushes_logits_towards_uniform():
 def test_confusion_mode_trains_the_adversary_on_plain_ce_and_confuses_the_encoder():
     """adversary_loss: confusion, by hand on a linear adversary (pitch from the timbre block):
     the adversary's gradient is that of plain CE and never reaches the encoder; the encoder's
-    gradient is scale * w * (softmax - 1/K) W / n and never reaches the adversary."""
+    gradient is scale * w * (softmax - 1/K) W / n over every note (the confusion term needs no
+    label) and never reaches the adversary."""
     g = torch.Generator().manual_seed(1)
     mu = torch.randn(6, 3, generator=g)
-    y = torch.tensor([0, 1, 2, 0, -1, 2])  # note 4 unlabelled: in neither term
+    y = torch.tensor([0, 1, 2, 0, -1, 2])  # note 4 unlabelled: in the confusion term only
     labels = {"pitch": y, "family": torch.full((6,), -1)}
     obj = _objective(classifier_weight=0.0, adversary_weight=2.0, adversary_loss="confusion",
                      adversary_warmup_steps=100)  # fmt: skip
     w = torch.tensor([[1.0], [-0.5], [0.25]])
     b = torch.tensor([0.0, 0.1, -0.1])
     _set_linear(obj.adversaries["pitch"], w, b)
+    # the family adversary predicts uniformly (zero weights): confusion log 2, no gradient
+    _set_linear(obj.adversaries["timbre"], torch.zeros(2, 2), torch.zeros(2))
     model = FixedPosterior(mu, torch.zeros(6, 3), (2, 2))
     x = torch.zeros(6, 2, 2)
     out = obj(model, x, step=50, labels=labels)  # scale 0.5
     rows = [0, 1, 2, 3, 5]
-    feats = mu[rows, 2:].double()
-    logits = (feats @ w.T.double() + b.double()).tolist()
-    conf = sum(-sum(_log_softmax(r)) / 3 for r in logits) / 5
-    ce = sum(-_log_softmax(r)[int(y[i])] for r, i in zip(logits, rows, strict=True)) / 5
+    logits = (mu[:, 2:].double() @ w.T.double() + b.double()).tolist()
+    conf = sum(-sum(_log_softmax(r)) / 3 for r in logits) / 6
+    ce = sum(-_log_softmax(logits[i])[int(y[i])] for i in rows) / 5
     assert out.terms["conf_pitch"].item() == pytest.approx(conf, rel=1e-5)
     assert out.terms["adv_pitch"].item() == pytest.approx(ce, rel=1e-5)
     base = out.terms["recon"] + out.terms["kl"]
-    want_loss = float(base.detach()) + 2.0 * (ce + 0.5 * conf)
+    assert out.terms["conf_timbre"].item() == pytest.approx(math.log(2), rel=1e-6)
+    want_loss = float(base.detach()) + 2.0 * (ce + 0.5 * conf) + 2.0 * 0.5 * math.log(2)
     assert out.loss.item() == pytest.approx(want_loss, rel=1e-5)
 
     # the adversary's own update: plain CE, and the encoder does not move
@@ -244,7 +247,7 @@ def test_confusion_mode_trains_the_adversary_on_plain_ce_and_confuses_the_encode
     obj.zero_grad()
     model.mu.grad = None
     obj(model, x, step=50, labels=labels).loss.backward()
-    want = 2.0 * 0.5 * (((p - 1 / 3) * known) @ w) / 5 + mu[:, 2:] / 6  # + d KL / d mu
+    want = 2.0 * 0.5 * ((p - 1 / 3) @ w) / 6 + mu[:, 2:] / 6  # + d KL / d mu
     torch.testing.assert_close(model.mu.grad[:, 2:], want)
     torch.testing.assert_close(model.mu.grad[:, :2], mu[:, :2] / 6)  # pitch block: KL only
     torch.testing.assert_close(  # the whole loss: the adversary sees only its CE (times w)
@@ -381,3 +384,81 @@ def test_pairs_need_the_pairs_switch_and_train(tmp_path, cache_dir):
     tree["objective"]["pairs"] = True
     summary = Trainer(recipe_from_dict(tree), tmp_path / "run").fit()
     assert summary["steps"] == 3 and "shared_dims" in summary["valid"]
+
+
+class RecordingDecoder(FixedPosterior):
+    """FixedPosterior whose decoder remembers the latents it was given."""
+
+    def decode(self, z):
+        self.seen = z.detach().clone()
+        return super().decode(z)
+
+
+def test_pair_swap_exchanges_only_the_blocks_whose_label_partners_share():
+    """Pair 0 shares the family (timbre block, dim 2), pair 1 the pitch (block dims 0-1), pair 2
+    the family with one pitch hidden (pitch not exchanged): each note is decoded from its
+    partner's sample of every shared block and its own of the rest."""
+    mu = torch.arange(18, dtype=torch.float32).reshape(6, 3)
+    labels = {
+        "pitch": torch.tensor([0, 1, 2, 2, 0, -1]),
+        "family": torch.tensor([1, 1, 0, 1, 1, 1]),
+    }
+    model = RecordingDecoder(mu, torch.zeros(6, 3), (2, 2))
+    out = _objective(pairs=True, pair_merge="swap")(
+        model, torch.zeros(6, 2, 2), step=0, labels=labels
+    )
+    expected = torch.tensor([
+        [0, 1, 5], [3, 4, 2],          # pair 0: timbre (dim 2) swapped
+        [9, 10, 8], [6, 7, 11],        # pair 1: pitch (dims 0, 1) swapped
+        [12, 13, 17], [15, 16, 14],    # pair 2: pitch hidden on note 5; family shared: timbre
+    ], dtype=torch.float32)  # fmt: skip
+    torch.testing.assert_close(model.seen, expected)
+    assert out.terms["shared_dims"].item() == pytest.approx((1 + 2 + 1) / 3)
+    # the KL is taken on each note's own posterior N(mu, 1): 0.5 * sum(mu^2) per note
+    assert out.terms["kl"].item() == pytest.approx(0.5 * (mu**2).sum().item() / 6)
+
+
+def test_pair_average_takes_the_mean_posterior_on_shared_blocks():
+    """Pair (0, 1) shares pitch: dims 0-1 take the average means (variances averaged in variance
+    space, log var = log((e^0 + e^2) / 2)); dim 2 keeps each note's own."""
+    mu = torch.tensor([[0.0, 2.0, 1.0], [4.0, 6.0, 3.0]])
+    logvar = torch.tensor([[0.0, 0.0, 0.0], [2.0, 2.0, 2.0]])
+    labels = {"pitch": torch.tensor([2, 2]), "family": torch.tensor([0, 1])}
+    model = RecordingDecoder(mu, logvar, (2, 2))
+    out = _objective(pairs=True, pair_merge="average")(
+        model, torch.zeros(2, 2, 2), step=0, labels=labels
+    )
+    torch.testing.assert_close(model.seen, torch.tensor([[2.0, 4.0, 1.0], [2.0, 4.0, 3.0]]))
+    v = (1 + math.e**2) / 2  # averaged variance on the shared dims
+
+    def kl(m, var):  # KL(N(m, var) || N(0, 1)), by hand
+        return 0.5 * (var + m * m - 1 - math.log(var))
+
+    by_hand = kl(2, v) + kl(4, v) + kl(1, 1) + kl(2, v) + kl(4, v) + kl(3, math.e**2)
+    assert out.terms["kl"].item() == pytest.approx(by_hand / 2, rel=1e-5)
+
+
+def test_hidden_labels_keep_what_the_pair_says():
+    """label_fraction hides values; with pairs, a hidden note whose partner has the same value is
+    marked SAME_AS_PARTNER (-2), otherwise -1; known values stay; unpaired batches just hide."""
+    codes = np.array([3, 3, 4, 5, 6, 6, 7, 7])
+    hidden = np.array([True, True, True, False, False, True, False, False])
+    assert hide_labels(codes, hidden, paired=True).tolist() == [-2, -2, -1, 5, 6, -2, 7, 7]
+    assert hide_labels(codes, hidden, paired=False).tolist() == [-1, -1, -1, 5, 6, -1, 7, 7]
+    assert codes.tolist() == [3, 3, 4, 5, 6, 6, 7, 7]  # the input is not modified
+
+
+def test_pair_swap_acts_on_hidden_labels_the_pair_shares():
+    """Pair 0: both pitches hidden but shared (-2, -2); pair 1: one family hidden but shared
+    (-2 beside a known 1): both blocks swap; the classifiers see no label there."""
+    mu = torch.arange(12, dtype=torch.float32).reshape(4, 3)
+    labels = {"pitch": torch.tensor([-2, -2, 0, 1]), "family": torch.tensor([0, 1, -2, 1])}
+    model = RecordingDecoder(mu, torch.zeros(4, 3), (2, 2))
+    obj = _objective(pairs=True, pair_merge="swap")
+    out = obj(model, torch.zeros(4, 2, 2), step=0, labels=labels)
+    expected = torch.tensor([[3, 4, 2], [0, 1, 5], [6, 7, 11], [9, 10, 8]], dtype=torch.float32)
+    torch.testing.assert_close(model.seen, expected)
+    # cls_pitch: the mean CE over the 2 notes with a known pitch only (rows 2, 3; own z)
+    logits = obj.classifiers["pitch"](mu[2:, :2]).detach().numpy()
+    by_hand = (_ce(logits[0], 0) + _ce(logits[1], 1)) / 2
+    assert out.terms["cls_pitch"].item() == pytest.approx(by_hand, rel=1e-5)
