@@ -106,6 +106,12 @@ class SubspaceVAEConfig(BetaVAEConfig):
         1.0, gt=0, le=1, description="share of training notes whose labels are used"
     )
     hidden: int = Field(64, ge=0, description="hidden units of each head (0: linear heads)")
+    standardise_adversary: bool = Field(
+        False,
+        description="adversaries read the other dims standardised by the batch's mean and std "
+        "(held fixed), as a standardised linear probe does, so a label kept in low-variance "
+        "directions stays visible to them",
+    )
     pairs: bool = Field(
         False, description="learn from data.pairs too (rows 2i, 2i+1 are partners; pair_merge)"
     )
@@ -140,6 +146,15 @@ def confusion_loss(logits: torch.Tensor) -> torch.Tensor:
     -(1/K) sum_k log p_k = logsumexp(l) - mean_k l_k = KL(U || p) + log K (Tzeng et al. 2015).
     Minimal (log K) exactly when the prediction is uniform; its gradient is softmax(l) - 1/K."""
     return torch.logsumexp(logits, dim=1) - logits.mean(dim=1)
+
+
+def standardise(t: torch.Tensor) -> torch.Tensor:
+    """t [batch, dims] minus the batch mean, over the batch std, both taken over the global batch
+    under torchrun and held fixed (no gradient through them): what a standardised probe sees."""
+    with torch.no_grad():
+        full = gather_batch(t.detach())
+        mean, std = full.mean(dim=0), full.std(dim=0).clamp_min(1e-4)
+    return (t - mean) / std
 
 
 def frozen_call(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -314,6 +329,8 @@ class SubspaceVAE(BetaVAE):
             if block in self.adversaries:
                 adversary = self.adversaries[block]
                 rest = self._rest(p.mu.float(), block)
+                if cfg.standardise_adversary:
+                    rest = standardise(rest)
                 if cfg.adversary_loss == "reversal":
                     adv_logits = adversary(reverse_gradient(rest, scale))
                 else:  # the adversary learns on detached inputs; the encoder is confused

@@ -20,7 +20,7 @@ from torch import nn
 from audiovae.errors import AudioVAEError, RecipeError
 from audiovae.objectives import get_objective
 from audiovae.objectives.reversal import GradientReversal, reverse_gradient
-from audiovae.objectives.subspace_vae import confusion_loss
+from audiovae.objectives.subspace_vae import confusion_loss, standardise
 from audiovae.recipe import recipe_from_dict
 from audiovae.train.labels import hide_labels, label_codes, labelled_notes
 from audiovae.train.trainer import Trainer
@@ -462,3 +462,17 @@ def test_pair_swap_acts_on_hidden_labels_the_pair_shares():
     logits = obj.classifiers["pitch"](mu[2:, :2]).detach().numpy()
     by_hand = (_ce(logits[0], 0) + _ce(logits[1], 1)) / 2
     assert out.terms["cls_pitch"].item() == pytest.approx(by_hand, rel=1e-5)
+
+
+def test_standardised_adversary_input_by_hand():
+    """standardise: (t - mean) / std over the batch (unbiased std, as numpy's ddof=1), the
+    statistics held fixed, so d sum(out) / d t = 1 / std per column."""
+    t = torch.tensor([[1.0, 10.0], [2.0, 10.5], [4.0, 9.0], [5.0, 10.5]], requires_grad=True)
+    out = standardise(t)
+    a = t.detach().numpy()
+    want = (a - a.mean(0)) / a.std(0, ddof=1)
+    np.testing.assert_allclose(out.detach().numpy(), want, rtol=1e-6)
+    out.sum().backward()
+    np.testing.assert_allclose(
+        t.grad.numpy(), np.broadcast_to(1 / a.std(0, ddof=1), a.shape), rtol=1e-6
+    )
