@@ -77,10 +77,9 @@ class Morph:
 
 def report_renderer(vae: AudioVAE, n_iter: int | None, total: int,
                     progress: bool = True) -> Renderer:  # fmt: skip
-    """The model's stage in batches of 8 with one progress bar of `total` clips (none if not
-    `progress`)."""
-    return Renderer(vae.vocoder(n_iter), batch=8, total=total if progress else None,
-                    desc="report audio")  # fmt: skip
+    """The model's stage (batches as the device suits, see Renderer) with one progress bar of
+    `total` clips (none if not `progress`)."""
+    return Renderer(vae.vocoder(n_iter), total=total if progress else None, desc="report audio")
 
 
 def note_condition(vae: AudioVAE, note: Note) -> dict | None:
