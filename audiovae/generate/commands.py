@@ -123,9 +123,9 @@ def reconstruct(model, audio, out, no_png, iters, phase_init, device, condition,
 
 
 def _chunk(render) -> int:
-    """Files per chunk of a command that writes while it renders: one round of the renderer's
-    batches on all its workers."""
-    return render.batch * render.workers
+    """Files per chunk of a command that writes while it renders: a batch per worker (two files
+    per CPU worker: a batch of 4-s notes, see Renderer)."""
+    return (render.batch or 2) * render.workers
 
 
 @click.command()

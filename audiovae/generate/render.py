@@ -3,6 +3,7 @@ groups of waveforms written with one gain."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -21,8 +22,9 @@ Sound = str | Path | np.ndarray | torch.Tensor
 """One input sound: an audio file, or a mono waveform [samples] at the model's rate."""
 
 RENDER_BATCH = 32  # on a GPU: the stage ran ~1.4x faster per clip at batch 32 than clip by clip
-CPU_RENDER_BATCH = 2  # on a CPU: 16 4-s clips cost 1.7 s of CPU at batch 2, 2.3 s at batch 16
-# (1 thread; the larger working set leaves the cache), the same output bits
+CPU_BATCH_CELLS = 2**18  # on a CPU: STFT cells (frames x bins) per batch. 16 4-s clips (251 x
+# 513 each) cost 1.7 s of CPU at batch 2, 1.9 s at 4 and 2.3 s at 16 (1 thread: larger batches
+# leave the cache); 7 1-s clips cost about the same at batch 4 and 7. Same output bits.
 
 
 def load_sound(sound: Sound, sample_rate: int) -> torch.Tensor:
@@ -57,15 +59,15 @@ class Renderer:
     batch with the same seeded generator (so a clip's sound does not depend on its neighbours'
     count), optionally ticking a progress bar of `total` clips.
 
-    On a CPU the batches are small and run on `workers` threads at once, torch at one thread
+    On a CPU the batches are small (`cpu_batch`: at most CPU_BATCH_CELLS STFT cells, shared
+    evenly between the workers) and run on `workers` threads at once, torch at one thread
     each (torch releases the GIL, and one thread per batch wastes no time synchronising: 16 4-s
     clips took 1.8 s of CPU this way against 2.8 s as one batch on two threads). The output is
     the same to the bit whatever the batch and the number of workers.
 
     Args:
         stage: a MelToAudio (e.g. `AudioVAE.vocoder(n_iter, phase_init)`).
-        batch: clips per call of the stage (default: CPU_RENDER_BATCH on a CPU, else
-            RENDER_BATCH).
+        batch: clips per call of the stage (default: `cpu_batch` on a CPU, else RENDER_BATCH).
         total: clips to be rendered in all (the bar's length); None: no bar.
         desc: the bar's label.
         workers: CPU threads rendering batches at once (default: torch's thread count).
@@ -75,7 +77,7 @@ class Renderer:
                  desc: str = "audio", workers: int | None = None) -> None:  # fmt: skip
         self.stage = stage
         on_cpu = stage.window.device.type == "cpu"
-        self.batch = int(batch or (CPU_RENDER_BATCH if on_cpu else RENDER_BATCH))
+        self.batch = int(batch) if batch else (None if on_cpu else RENDER_BATCH)
         self.workers = max(1, int(workers or torch.get_num_threads())) if on_cpu else 1
         self.bar = tqdm(total=total, desc=desc, unit="clip", disable=total is None)
 
@@ -96,8 +98,10 @@ class Renderer:
     @torch.no_grad()
     def __call__(self, logmels: torch.Tensor, length: int) -> torch.Tensor:
         """[n, n_mels, frames] -> [n, length] float32 on the CPU (raw level: no gain)."""
-        parts = [torch.as_tensor(logmels[s : s + self.batch], dtype=torch.float32)
-                 for s in range(0, logmels.shape[0], self.batch)]  # fmt: skip
+        n = logmels.shape[0]
+        size = self.batch or cpu_batch(n, logmels.shape[-1], self.stage.n_fft, self.workers)
+        parts = [torch.as_tensor(logmels[s : s + size], dtype=torch.float32)
+                 for s in range(0, n, size)]  # fmt: skip
         if self.workers < 2 or len(parts) < 2:
             return torch.cat([self._part(p, length) for p in parts])
         with one_torch_thread(), ThreadPoolExecutor(min(self.workers, len(parts))) as pool:
@@ -105,6 +109,16 @@ class Renderer:
 
     def close(self) -> None:
         self.bar.close()
+
+
+def cpu_batch(clips: int, frames: int, n_fft: int, workers: int = 1) -> int:
+    """Clips per batch on a CPU: at most CPU_BATCH_CELLS STFT cells a batch (at least one clip),
+    in a number of batches that is a multiple of `workers`, as even as can be, so no worker
+    idles at the end (20 clips of 1 s on 2 workers: 4 batches of 5, not 7 + 7 + 6)."""
+    workers = max(1, workers)
+    by_cache = max(1, CPU_BATCH_CELLS // max(1, frames * (n_fft // 2 + 1)))
+    batches = math.ceil(math.ceil(clips / by_cache) / workers) * workers
+    return max(1, math.ceil(clips / batches))
 
 
 @contextmanager

@@ -9,7 +9,7 @@ import threading
 import torch
 
 from audiovae.features.logmel import LogMelFrontEnd
-from audiovae.generate.render import CPU_RENDER_BATCH, RENDER_BATCH, Renderer
+from audiovae.generate.render import RENDER_BATCH, Renderer, cpu_batch
 from audiovae.phase.stage import MelToAudio
 
 
@@ -25,7 +25,7 @@ class _Recording:
     """The stage, recording per call: clips, torch's thread count and the calling thread."""
 
     def __init__(self, stage: MelToAudio) -> None:
-        self.stage, self.window, self.calls = stage, stage.window, []
+        self.stage, self.window, self.n_fft, self.calls = stage, stage.window, stage.n_fft, []
         self.lock = threading.Lock()
 
     def __call__(self, logmel, **kwargs):
@@ -51,9 +51,22 @@ def test_cpu_batches_on_threads_equal_one_call_in_order():
     assert torch.equal(out, sequential)  # the worker threads change nothing
 
 
-def test_default_batch_by_device():
+def test_cpu_batch_by_size_and_workers():
+    # 4-s clips at n_fft 1024: 251 frames x 513 bins = 128,763 cells, 2 fit in 2^18
+    assert cpu_batch(16, 251, 1024, workers=2) == 2
+    # 1-s clips (64 frames, 32,832 cells): 7 fit, but 7 clips on 2 workers take 4 and 3
+    assert cpu_batch(7, 64, 1024, workers=2) == 4
+    assert cpu_batch(7, 64, 1024, workers=1) == 7
+    assert cpu_batch(20, 64, 1024, workers=2) == 5  # 4 batches of 5, not 7 + 7 + 6
+    assert cpu_batch(3, 4000, 2048, workers=2) == 1  # a long clip alone
+    stage, logmels = _logmels(5)
+    recording = _Recording(stage)
+    Renderer(recording, workers=2)(logmels, 4000)  # 5 short clips: 3 and 2
+    assert sorted(c[0] for c in recording.calls) == [2, 3]
+
+
+def test_explicit_batch_and_workers():
     stage, _ = _logmels(1)
-    assert Renderer(stage).batch == CPU_RENDER_BATCH
-    assert Renderer(stage, batch=7).batch == 7
+    assert Renderer(stage, batch=7).batch == 7 and Renderer(stage).batch is None
     assert Renderer(stage, workers=3).workers == 3
-    assert CPU_RENDER_BATCH < RENDER_BATCH
+    assert RENDER_BATCH == 32  # what a GPU gets by default
