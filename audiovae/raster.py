@@ -79,6 +79,24 @@ def tick_labels(ticks: np.ndarray) -> list[str]:
     return labels
 
 
+def log_ticks(lo: float, hi: float) -> np.ndarray:
+    """The powers of ten in [lo, hi] (0 < lo < hi): the ticks of a log-scale axis."""
+    if not (0 < lo < hi and math.isfinite(hi)):
+        raise ValueError(f"a log axis needs 0 < lo < hi, got {lo}, {hi}")
+    first, last = math.ceil(math.log10(lo) - 1e-9), math.floor(math.log10(hi) + 1e-9)
+    return 10.0 ** np.arange(first, last + 1, dtype=np.float64)
+
+
+_SUPERSCRIPT = str.maketrans(
+    "-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079"
+)
+
+
+def power_label(value: float) -> str:
+    """10 ** k as "10" with k in superscript digits (10\u207b\u00b3), as a log axis labels it."""
+    return "10" + str(round(math.log10(value))).translate(_SUPERSCRIPT)
+
+
 def fit(text: str, width: int, size_px: int) -> str:
     """`text` shortened in the middle (with an ellipsis) to at most `width` pixels."""
     if text_width(text, size_px) <= width:
@@ -115,6 +133,60 @@ class Canvas:
         x = round(xy[0] - mask.width / 2)
         y = round(xy[1] - mask.height / 2)
         self.image.paste(INK, (x, y, x + mask.width, y + mask.height), mask)
+
+    def polyline(self, points: np.ndarray, colour: str | tuple, width: int = 1) -> None:
+        """Straight segments through points [n, 2] (x, y pixels); pixels outside the canvas
+        are dropped, so a curve running off a panel drawn on its own canvas is clipped."""
+        coords = [tuple(p) for p in np.asarray(points, dtype=np.float64).tolist()]
+        if len(coords) >= 2:
+            self.draw.line(coords, fill=colour, width=width, joint="curve")
+
+    def dashed_line(
+        self,
+        start: tuple[float, float],
+        end: tuple[float, float],
+        colour: str | tuple,
+        width: int = 1,
+        dash: int = 6,
+        gap: int = 4,
+    ) -> None:
+        """A straight dashed line from `start` to `end`."""
+        (x0, y0), (x1, y1) = start, end
+        length = math.hypot(x1 - x0, y1 - y0)
+        if length == 0:
+            return
+        ux, uy = (x1 - x0) / length, (y1 - y0) / length
+        at = 0.0
+        while at < length:
+            stop = min(at + dash, length)
+            self.draw.line((x0 + ux * at, y0 + uy * at, x0 + ux * stop, y0 + uy * stop),
+                           fill=colour, width=width)  # fmt: skip
+            at = stop + gap
+
+    def dots(self, points: np.ndarray, colour: str | tuple, radius: float = 2.5) -> None:
+        """A filled circle of `radius` pixels at each point [n, 2]."""
+        for x, y in np.asarray(points, dtype=np.float64).tolist():
+            self.draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=colour)
+
+    def hatched(
+        self,
+        box: tuple[float, float, float, float],
+        fill: str | tuple,
+        hatch: str | tuple = INK,
+        spacing: int = 8,
+        width: int = 1,
+    ) -> None:
+        """A filled rectangle crossed by "//" hatching: lines rising to the right, `spacing`
+        pixels apart along x, `width` pixels wide."""
+        x0, y0, x1, y1 = (round(v) for v in box)
+        if x1 <= x0 or y1 <= y0:
+            return
+        tile = Image.new("RGB", (x1 - x0, y1 - y0), fill)
+        draw = ImageDraw.Draw(tile)
+        w, h = tile.size
+        for offset in range(-h, w + h, spacing):  # each line from (offset, h) up to (offset + h, 0)
+            draw.line((offset, h, offset + h, 0), fill=hatch, width=width)
+        self.image.paste(tile, (x0, y0))
 
     def frame(self, box: tuple[int, int, int, int]) -> None:
         """A one-pixel black rectangle just outside `box` (left, top, right, bottom)."""

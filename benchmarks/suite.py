@@ -18,8 +18,9 @@ Rows (one function each; every one returns a dict with its table lines and its d
                     and backward) x the Trainer's steps/s, over the FLOP rate of a large float32
                     torch.mm timed in the same run. Informational: a small conv net is memory-bound.
     generate        seconds of audio per second from morph's code path (model loaded once; encode
-                    A and B from WAV files, decode 7 steps, mel -> audio, WAV and PNG writing
-                    included) relative to real time.
+                    A and B from WAV files, decode 7 steps, mel -> audio through the command's
+                    Renderer, WAV and PNG writing included) relative to real time (target 50x;
+                    --run's model when given).
 
 Command rows: each user-facing command run as a process (`python -m audiovae ...`: start-up,
 file reading and writing, PNGs included), interleaved with the same job done by librosa clip by
@@ -38,7 +39,9 @@ details say which):
     cmd_report      `audiovae report RUN` seconds, against the start-up of `audiovae --help`.
 
 RUN is --run when given, else the default recipe's model trained for `fit_steps` steps on the
-grid of notes (as row 5; timing needs no quality).
+grid of notes (as row 5; timing needs no quality). `cmd_morph` is informational: as a process
+its real-time factor is bound by start-up (importing torch alone takes ~2 s here, so 7 steps of
+1 s notes cannot reach the 50x that row 5 measures with the model loaded).
 
 Protocol: implementations alternate in this process (A, B, then B, A in the next round), and
 each figure is the median over rounds; a ratio is the median over rounds of that round's ratio
@@ -530,7 +533,7 @@ def morph_once(vae, a: Path, b: Path, out: Path, steps: int = MORPH_STEPS) -> di
     """What `audiovae morph MODEL A B -o OUT` does after loading the model, its PNG included:
     returns seconds per phase."""
     from audiovae.generate.latents import interpolate
-    from audiovae.generate.render import encode_first_window, write_morph
+    from audiovae.generate.render import Renderer, encode_first_window, write_morph
     from audiovae.plots import plot_spectrogram_grid
 
     # the steps of audiovae.generate.operations.morph (what the command calls), one by one
@@ -539,7 +542,7 @@ def morph_once(vae, a: Path, b: Path, out: Path, steps: int = MORPH_STEPS) -> di
     t1 = time.perf_counter()
     logmels = vae.decode(interpolate(z_a, z_b, steps, "linear"))
     t2 = time.perf_counter()
-    waves = vae.to_audio(logmels, length=vae.clip_samples).cpu()
+    waves = Renderer.of(vae)(logmels, vae.clip_samples)  # as the command: CPU batches on threads
     t3 = time.perf_counter()
     write_morph(waves, out, vae.sample_rate)
     t4 = time.perf_counter()
@@ -555,7 +558,7 @@ def generate(sizes: Sizes, settings: Settings, workspace: Workspace) -> dict:
     """Row 5: seconds of morph audio per second of wall time (the reference is real time)."""
     from audiovae.api import AudioVAE
 
-    run = workspace.trained_run()
+    run = settings.run or workspace.trained_run()
     torch.set_num_threads(settings.threads)
     vae = AudioVAE.load(run, device=settings.device)
     a, b = write_note_wavs(workspace.root, workspace.recipe(1))
@@ -589,7 +592,7 @@ def generate(sizes: Sizes, settings: Settings, workspace: Workspace) -> dict:
                     "wav_writing": "included (7 step WAVs + morph_all.wav, PCM_16)",
                     "png_writing": "included (morph.png)",
                     "inputs": "two synthetic notes as float WAVs",
-                    "model_trained_steps": sizes.fit_steps},
+                    "run": str(run)},
         "settings": {"torch_threads": settings.threads, "device": settings.device},
     }  # fmt: skip
 
@@ -673,8 +676,11 @@ def command_run(workspace: Workspace) -> Path:
 
 
 def _process_env() -> dict[str, str]:
-    """The environment of every timed process: this tree first on the path, PASSIVE OpenMP."""
-    env = dict(os.environ)
+    """The environment of every timed process: this tree first on the path, PASSIVE OpenMP, and
+    bytecode caching on (a PYTHONDONTWRITEBYTECODE=1 in the caller's environment would make
+    every round compile our modules from source, ~0.3 s a process that no installed copy pays;
+    the warm-up round writes the caches)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     return env

@@ -71,6 +71,14 @@ def test_command_rows_use_this_tree_and_real_notes(workspace):
     assert suite._process_env()["PYTHONPATH"].split(os.pathsep)[0] == str(REPO)
 
 
+def test_timed_processes_cache_bytecode(monkeypatch):
+    # a user's installed copy runs from cached bytecode; compiling every round is not the command
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    env = suite._process_env()
+    assert "PYTHONDONTWRITEBYTECODE" not in env
+    assert env["PYTHONPATH"].split(os.pathsep)[0] == str(REPO)
+
+
 def test_failing_process_is_an_error_not_a_figure():
     with pytest.raises(RuntimeError, match="failed"):
         suite.process(["-c", "raise SystemExit(3)"], [])()

@@ -95,3 +95,34 @@ def test_lazy_package_attributes_resolve():
     assert audiovae.metrics.mutual_info_gap is mutual_info_gap
     assert audiovae.downstream.extract_features is extract_features
     assert audiovae.__version__
+
+
+NOT_FOR_GENERATION = ("matplotlib", "sklearn", "scipy", "librosa", "pandas", "tensorboard",
+                      "audiovae.train.trainer", "audiovae.train.recipe")  # fmt: skip
+# (pydantic is not on the list: a typed run manifest read by AudioVAE.load may use it)
+
+
+def test_command_bodies_load_only_what_they_use():
+    # What `resynth`, `reconstruct`, `morph`, `traverse`, `sample`, `swap` and `report` import
+    # before they run: nothing of the above (each cost 0.1-1.5 s of a command's start-up).
+    code = f"""
+import json, sys
+import audiovae.generate.commands, audiovae.generate.operations, audiovae.generate.render
+import audiovae.generate.swapping, audiovae.plots, audiovae.phase.stage, audiovae.api
+generation = sorted(m for m in {NOT_FOR_GENERATION!r} if m in sys.modules)
+import audiovae.report.commands, audiovae.report.content, audiovae.report.page
+report = sorted(m for m in {NOT_FOR_GENERATION[:6]!r} if m in sys.modules)
+print(json.dumps({{"generation": generation, "report": report}}))
+"""
+    done = _python(code)
+    assert done.returncode == 0, done.stderr
+    loaded = json.loads(done.stdout)
+    assert loaded == {"generation": [], "report": []}, loaded
+
+
+def test_objectives_package_names_resolve_lazily():
+    import audiovae.objectives as objectives
+    from audiovae.objectives.base import Objective, ObjectiveOutput
+
+    assert objectives.Objective is Objective and objectives.ObjectiveOutput is ObjectiveOutput
+    assert issubclass(objectives.get_objective("beta_vae"), Objective)

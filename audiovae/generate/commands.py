@@ -100,22 +100,32 @@ def reconstruct(model, audio, out, no_png, iters, phase_init, device, condition,
                 input_condition) -> None:  # fmt: skip
     """Encode, decode and re-synthesise AUDIO files through MODEL (long files in windows)."""
     from audiovae.generate.operations import reconstruct as run
-    from audiovae.generate.render import write_group
+    from audiovae.generate.render import Renderer, render_writing_behind, write_group
     from audiovae.plots import plot_reconstructions
 
     vae = _load(model, device)
     enc, dec = _conditions(vae, condition, input_condition)
-    results = run(vae, list(audio), condition=enc, decode_condition=dec, n_iter=iters,
-                  phase_init=phase_init)  # fmt: skip
-    written = []
-    for path, r in zip(audio, results, strict=True):
-        written += write_group(r.wave[None], [out / f"{path.stem}.reconstruction.wav"],
-                               vae.sample_rate)[0]  # fmt: skip
+    render = Renderer.of(vae, iters, phase_init)
+
+    def write(path: Path, r) -> list[Path]:
+        files = write_group(r.wave[None], [out / f"{path.stem}.reconstruction.wav"],
+                            vae.sample_rate)[0]  # fmt: skip
         if not no_png:
-            written.append(plot_reconstructions(
+            files.append(plot_reconstructions(
                 r.input_logmel[None], r.logmel[None], out / f"{path.stem}.reconstruction.png",
                 titles=[path.name], frontend=vae.frontend))  # fmt: skip
-    _report(written)
+        return files
+
+    def make(paths: list[Path]):
+        return run(vae, paths, condition=enc, decode_condition=dec, render=render)
+
+    _report(render_writing_behind(list(audio), _chunk(render), make, write))
+
+
+def _chunk(render) -> int:
+    """Files per chunk of a command that writes while it renders: a batch per worker (two files
+    per CPU worker: a batch of 4-s notes, see Renderer)."""
+    return (render.batch or 2) * render.workers
 
 
 @click.command()
@@ -132,7 +142,8 @@ def reconstruct(model, audio, out, no_png, iters, phase_init, device, condition,
 def resynth(audio, out, recipe, model, iters, phase_init, no_png) -> None:
     """Front end + Griffin-Lim with no model in between: the ceiling of the vocoder-free stage."""
     from audiovae.generate.operations import resynth as run
-    from audiovae.generate.render import write_group
+    from audiovae.generate.render import Renderer, render_writing_behind, write_group
+    from audiovae.phase.stage import MelToAudio
     from audiovae.plots import plot_reconstructions
 
     if (recipe is None) == (model is None):
@@ -145,16 +156,22 @@ def resynth(audio, out, recipe, model, iters, phase_init, no_png) -> None:
 
         r = load_recipe(recipe)
         frontend, clip = frontend_from_recipe(r), r.data.clip_samples
-    results = run(frontend, list(audio), clip_samples=clip, n_iter=iters, phase_init=phase_init)
-    written = []
-    for path, r in zip(audio, results, strict=True):
-        written += write_group(r.wave[None], [out / f"{path.stem}.resynth.wav"],
-                               frontend.sample_rate)[0]  # fmt: skip
+    options = {k: v for k, v in (("n_iter", iters), ("phase_init", phase_init)) if v is not None}
+    render = Renderer(MelToAudio(frontend, **options).to(frontend.window.device))
+
+    def write(path: Path, r) -> list[Path]:
+        files = write_group(r.wave[None], [out / f"{path.stem}.resynth.wav"],
+                            frontend.sample_rate)[0]  # fmt: skip
         if not no_png:
-            written.append(plot_reconstructions(
+            files.append(plot_reconstructions(
                 r.logmel[None], frontend(r.wave[None]), out / f"{path.stem}.resynth.png",
                 titles=[path.name], frontend=frontend))  # fmt: skip
-    _report(written)
+        return files
+
+    def make(paths: list[Path]):
+        return run(frontend, paths, clip_samples=clip, render=render)
+
+    _report(render_writing_behind(list(audio), _chunk(render), make, write))
 
 
 @click.command()

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from typing import TYPE_CHECKING
 
-from audiovae.objectives.base import Objective, ObjectiveOutput
+if TYPE_CHECKING:
+    from audiovae.objectives.base import Objective, ObjectiveOutput
 
 _REGISTRY: dict[str, type[Objective]] = {}
 _SCANNED = False
@@ -50,6 +52,16 @@ def get_objective(name: str) -> type[Objective]:
     if name not in _REGISTRY:
         raise KeyError(f"unknown objective {name!r}; available: {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[name]
+
+
+def __getattr__(name: str):
+    # Lazy: the generation side imports only a constant of this package (objectives.kl), and
+    # objectives.base brings pydantic (~0.1 s of every command's start-up).
+    if name in ("Objective", "ObjectiveOutput"):
+        from audiovae.objectives import base
+
+        return getattr(base, name)
+    raise AttributeError(name)
 
 
 __all__ = [

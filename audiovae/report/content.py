@@ -10,6 +10,7 @@ from audiovae.api import AudioVAE
 from audiovae.generate.latents import COLLAPSED_KL
 from audiovae.report.heldout import NoteChoice, data_notes, validation_notes
 from audiovae.report.listening import ListeningView, gather_listening
+from audiovae.report.media import AudioEncoder
 from audiovae.report.run_info import RunInfo, read_run
 from audiovae.report.sounds import Morph, NoteSounds, Traversal, morph, note_sounds, report_renderer
 from audiovae.report.sounds import traversal as traverse
@@ -86,14 +87,17 @@ def gather(
     has_morph = len(choice.notes) >= 2
     total = 2 * len(choice.notes) + rows * len(traverse_values) + morph_steps * has_morph
     render = report_renderer(vae, n_iter, total, progress)
+    encoder = AudioEncoder(vae.sample_rate)  # each group's clips encode while the next renders
     try:
-        sounds = note_sounds(vae, choice.notes, render)
-        grid = traverse(vae, choice.notes[0], kl, rows, list(traverse_values), render)
+        sounds = note_sounds(vae, choice.notes, render, encoder)
+        grid = traverse(vae, choice.notes[0], kl, rows, list(traverse_values), render, encoder)
         strip = None
         if has_morph:
-            strip = morph(vae, choice.notes[0], choice.notes[-1], morph_steps, render)
+            strip = morph(vae, choice.notes[0], choice.notes[-1], morph_steps, render,
+                          encoder=encoder)  # fmt: skip
     finally:
         render.close()
+        encoder.close()  # queued clips still finish; the page waits for each as it needs it
     fe = vae.frontend
     return ReportContent(
         run=run,

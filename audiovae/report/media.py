@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,6 +68,39 @@ def encode_audio(wave: torch.Tensor | np.ndarray, sample_rate: int) -> EncodedAu
         uri = f"data:{mime.split(';')[0]};base64,{base64.b64encode(raw).decode('ascii')}"
         return EncodedAudio(uri, mime, data.size / sample_rate, len(raw))
     raise RuntimeError(f"libsndfile could not write any audio format ({last_error})")
+
+
+class AudioEncoder:
+    """Encodes clips on worker threads while the caller goes on (rendering the next sounds,
+    drawing figures): libsndfile runs without the GIL, and one Opus clip of a second costs ~45 ms
+    of CPU, so a report's ~40 clips were ~16% of its time when encoded one after another on one
+    core. `submit` returns a Future of the EncodedAudio; `close` lets queued clips finish.
+
+    Example:
+        >>> with AudioEncoder(16000) as encoder:
+        ...     future = encoder.submit(np.zeros(8000, dtype=np.float32))
+        >>> round(future.result().seconds, 3)
+        0.5
+    """
+
+    def __init__(self, sample_rate: int, workers: int = 2) -> None:
+        self.sample_rate = int(sample_rate)
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="audio-encode")
+
+    def submit(self, wave: torch.Tensor | np.ndarray) -> Future[EncodedAudio]:
+        """Start encoding one clip (a CPU copy is taken now, so the caller may reuse `wave`)."""
+        data = wave.detach().cpu().numpy() if isinstance(wave, torch.Tensor) else wave
+        return self.pool.submit(encode_audio, np.array(data, copy=True), self.sample_rate)
+
+    def close(self) -> None:
+        """No more clips; those queued still finish (their Futures stay valid)."""
+        self.pool.shutdown(wait=False)
+
+    def __enter__(self) -> AudioEncoder:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.pool.shutdown(wait=True)
 
 
 def png_uri(png: bytes) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Sequence
+from concurrent.futures import Future
 from datetime import datetime, timezone
 from typing import Any
 
@@ -20,7 +21,7 @@ import yaml
 from audiovae.metrics.evaluate import ACTIVE_UNIT_THRESHOLD
 from audiovae.report import figures
 from audiovae.report.content import ReportContent
-from audiovae.report.media import encode_audio, png_uri
+from audiovae.report.media import EncodedAudio, encode_audio, png_uri
 from audiovae.report.sounds import Clip
 from audiovae.run_manifest import RunManifest, RuntimeInfo
 
@@ -143,10 +144,12 @@ class _Ids:
         return f"{prefix}-{self.n}"
 
 
-def audio_tag(wave: torch.Tensor, sample_rate: int, label: str) -> str:
+def audio_tag(wave: torch.Tensor, sample_rate: int, label: str,
+              encoded: Future[EncodedAudio] | None = None) -> str:  # fmt: skip
     """A native <audio> player with one data: source, labelled for screen readers; its true
-    duration is in data-seconds (the browser test compares it with what the player decodes)."""
-    clip = encode_audio(wave, sample_rate)
+    duration is in data-seconds (the browser test compares it with what the player decodes).
+    `encoded`: the wave's encoding already under way (see media.AudioEncoder)."""
+    clip = encoded.result() if encoded is not None else encode_audio(wave, sample_rate)
     return (
         f'<audio controls preload="metadata" aria-label="{esc(label)}" '
         f'data-seconds="{clip.seconds:.4f}"><source src="{clip.uri}" type="{esc(clip.mime)}">'
@@ -185,7 +188,7 @@ def _clip_figure(
     """A spectrogram thumbnail with its player and a visible caption (none in a table cell,
     whose row and column headers say what it is)."""
     png = figures.spectrogram_thumbnail(clip.logmel, *scale)
-    media = f"{img_tag(png, alt)}{audio_tag(clip.wave, sample_rate, label)}"
+    media = f"{img_tag(png, alt)}{audio_tag(clip.wave, sample_rate, label, clip.audio)}"
     if caption is None:
         return f'<figure class="clip">{media}</figure>'
     cap = ids("cap")
@@ -492,7 +495,7 @@ def _morph_section(c: ReportContent, ids: _Ids) -> str:
     label = f"All morph steps from {m.a} to {m.b} in a row"
     out.append(
         f'<figure class="joined" aria-labelledby="{cap}">'
-        f'{audio_tag(m.joined, c.sample_rate, label)}<figcaption id="{cap}">All '
+        f'{audio_tag(m.joined, c.sample_rate, label, m.joined_audio)}<figcaption id="{cap}">All '
         f"{len(m.steps)} steps in a row, {m.crossfade_seconds * 1000:.0f} ms crossfades"
         "</figcaption></figure>"
     )

@@ -151,13 +151,13 @@ def wall_time(log_dir: Path) -> float | None:
     files = sorted(log_dir.glob("events.out.tfevents.*")) if log_dir.is_dir() else []
     if not files:
         return None
-    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from audiovae.report.tf_events import event_wall_times
 
     total = 0.0
     for path in files:
         try:
-            times = [event.wall_time for event in EventFileLoader(str(path)).Load()]
-        except Exception as err:  # a truncated or foreign file: the report goes on without it
+            times = event_wall_times(path)
+        except (OSError, ValueError) as err:  # a foreign file: the report goes on without it
             log.warning("%s: unreadable TensorBoard events (%s)", path.name, err)
             continue
         if times:

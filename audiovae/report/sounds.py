@@ -11,7 +11,8 @@ heard as they are.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 
 import torch
 
@@ -21,6 +22,7 @@ from audiovae.generate import operations
 from audiovae.generate.gain import shared_gain
 from audiovae.generate.render import Renderer, joined_morph
 from audiovae.report.heldout import Note
+from audiovae.report.media import AudioEncoder, EncodedAudio
 
 __all__ = ["Clip", "Morph", "NoteSounds", "Renderer", "Traversal", "morph", "note_sounds",
            "report_renderer", "traversal"]  # fmt: skip
@@ -29,10 +31,12 @@ __all__ = ["Clip", "Morph", "NoteSounds", "Renderer", "Traversal", "morph", "not
 @dataclass
 class Clip:
     """One sound as the report shows it: a log-mel [n_mels, frames] and a waveform [samples],
-    both on the CPU, the waveform with its group's gain applied."""
+    both on the CPU, the waveform with its group's gain applied; `audio`, when an encoder was
+    given, the waveform's encoding under way."""
 
     logmel: torch.Tensor
     wave: torch.Tensor
+    audio: Future[EncodedAudio] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -68,14 +72,14 @@ class Morph:
     steps: list[Clip]
     joined: torch.Tensor
     crossfade_seconds: float
+    joined_audio: Future[EncodedAudio] | None = field(default=None, repr=False, compare=False)
 
 
 def report_renderer(vae: AudioVAE, n_iter: int | None, total: int,
                     progress: bool = True) -> Renderer:  # fmt: skip
-    """The model's stage in batches of 8 with one progress bar of `total` clips (none if not
-    `progress`)."""
-    return Renderer(vae.vocoder(n_iter), batch=8, total=total if progress else None,
-                    desc="report audio")  # fmt: skip
+    """The model's stage (batches as the device suits, see Renderer) with one progress bar of
+    `total` clips (none if not `progress`)."""
+    return Renderer(vae.vocoder(n_iter), total=total if progress else None, desc="report audio")
 
 
 def note_condition(vae: AudioVAE, note: Note) -> dict | None:
@@ -98,15 +102,25 @@ def notes_condition(vae: AudioVAE, notes: list[Note], per_note: bool = True) -> 
     return {name: [n.labels[name] for n in notes] for name in vae.conditions}
 
 
-def _group(logmels: torch.Tensor, waves: torch.Tensor) -> list[Clip]:
+def _clips(logmels: torch.Tensor, waves: torch.Tensor, encoder: AudioEncoder | None) -> list[Clip]:
+    """Clips of log-mels and (already gain-fitted) waveforms; their encoding starts now when an
+    encoder is given, so it runs while the next sounds are rendered."""
+    return [Clip(lm.float().cpu(), w, encoder.submit(w) if encoder is not None else None)
+            for lm, w in zip(logmels, waves, strict=True)]  # fmt: skip
+
+
+def _group(logmels: torch.Tensor, waves: torch.Tensor,
+           encoder: AudioEncoder | None = None) -> list[Clip]:  # fmt: skip
     scaled, _ = shared_gain(waves)
-    return [Clip(lm.float().cpu(), w) for lm, w in zip(logmels, scaled, strict=True)]
+    return _clips(logmels, scaled, encoder)
 
 
 @torch.no_grad()
-def note_sounds(vae: AudioVAE, notes: list[Note], render: Renderer) -> list[NoteSounds]:
+def note_sounds(vae: AudioVAE, notes: list[Note], render: Renderer,
+                encoder: AudioEncoder | None = None) -> list[NoteSounds]:  # fmt: skip
     """Input, Griffin-Lim ceiling (`audiovae.generate.resynth`) and reconstruction
-    (`audiovae.generate.reconstruct`: the decoded posterior mean) of each note."""
+    (`audiovae.generate.reconstruct`: the decoded posterior mean) of each note; with `encoder`,
+    each clip's encoding starts as soon as its note is done."""
     waves = [note.wave for note in notes]
     cond = notes_condition(vae, notes)
     ceilings = operations.resynth(vae, waves, render=render)
@@ -115,7 +129,7 @@ def note_sounds(vae: AudioVAE, notes: list[Note], render: Renderer) -> list[Note
     for note, ceiling, recon in zip(notes, ceilings, recons, strict=True):
         logmels = torch.stack([ceiling.logmel, ceiling.logmel, recon.logmel])
         group = torch.stack([note.wave.float().cpu(), ceiling.wave, recon.wave])
-        out.append(NoteSounds(note, *_group(logmels, group)))
+        out.append(NoteSounds(note, *_group(logmels, group, encoder)))
     return out
 
 
@@ -127,25 +141,28 @@ def traversal(
     rows: int,
     values: list[float],
     render: Renderer,
+    encoder: AudioEncoder | None = None,
 ) -> Traversal:
     """`audiovae.generate.traverse` around the centre note's posterior mean: the `rows`
     dimensions of highest KL (index order without it), collapsed ones flagged."""
     t = operations.traverse(vae, center.wave, rows=rows, values=values, kl_per_dim=kl_per_dim,
                             condition=note_condition(vae, center), render=render)  # fmt: skip
-    clips = _group(t.logmels.flatten(0, 1), t.waves.flatten(0, 1))
+    clips = _group(t.logmels.flatten(0, 1), t.waves.flatten(0, 1), encoder)
     cells = [clips[r * len(t.values) : (r + 1) * len(t.values)] for r in range(len(t.dims))]
     return Traversal(center.id, t.dims, t.kl, t.collapsed, t.values, cells)
 
 
 @torch.no_grad()
 def morph(
-    vae: AudioVAE, a: Note, b: Note, steps: int, render: Renderer, crossfade: float = 0.05
-) -> Morph:
+    vae: AudioVAE, a: Note, b: Note, steps: int, render: Renderer, crossfade: float = 0.05,
+    encoder: AudioEncoder | None = None,
+) -> Morph:  # fmt: skip
     """`audiovae.generate.morph` (linear) between the posterior means of a and b, joined with
     short crossfades; a conditional model decodes at a's condition."""
     both = notes_condition(vae, [a, b])
     m = operations.morph(vae, a.wave, b.wave, steps, "linear", condition=both,
                          decode_condition=note_condition(vae, a), render=render)  # fmt: skip
     scaled, joined = joined_morph(m.waves, vae.sample_rate, crossfade)
-    clips = [Clip(lm.float().cpu(), w) for lm, w in zip(m.logmels, scaled, strict=True)]
-    return Morph(a.id, b.id, m.fractions, clips, joined, crossfade)
+    clips = _clips(m.logmels, scaled, encoder)
+    joined_audio = encoder.submit(joined) if encoder is not None else None
+    return Morph(a.id, b.id, m.fractions, clips, joined, crossfade, joined_audio)
