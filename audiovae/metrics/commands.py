@@ -93,4 +93,22 @@ def evaluate(model, data, out, checkpoint, iwae_clips, iwae_k, audio_clips, seed
     click.echo(f"wrote {out}")
 
 
-COMMANDS = [evaluate]
+@click.command()
+@click.argument("results", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))  # fmt: skip
+@click.option("-o", "--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the rows (mean, sd, n per column) as JSON.")  # fmt: skip
+@_user_errors
+def compare(results, out) -> None:
+    """Mean ± sd over seeds of `audiovae evaluate` RESULTS, one row per model (files named
+    NAME-SEED.eval.json, or RUN/evaluate-*.json in run folders NAME-SEED) as a Markdown table."""
+    from audiovae.metrics.summary import markdown_table, read_results, summarise
+
+    rows = summarise(read_results(results))
+    click.echo(markdown_table(rows))
+    if out is not None:
+        out.write_text(json.dumps(rows, indent=1))
+        click.echo(f"wrote {out}")
+
+
+COMMANDS = [evaluate, compare]
