@@ -3,6 +3,11 @@
 Each member trains in its own process (`python -m audiovae train`), so a crash (or a bad value)
 fails that member alone; the others go on and the failure is reported. A rerun skips members whose
 evaluation is already written and resumes the ones with a checkpoint.
+
+A stop request (SIGTERM or SIGUSR1, as a cluster sends before preempting a job) is passed on to
+the members training at that moment, which checkpoint and exit 75; no further member starts, the
+table of what finished is written, and the sweep itself ends with TrainingStopped (exit 75): the
+same command again resumes it. A member that exits 75 on its own is "stopped", not "failed".
 """
 
 from __future__ import annotations
@@ -12,15 +17,19 @@ import itertools
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from audiovae.errors import RecipeError
+from audiovae.errors import RecipeError, TrainingStopped
 from audiovae.train.runtime import available_cores
 
 
@@ -46,15 +55,79 @@ def member_name(assignment: dict[str, str]) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", "_".join(parts)) or "member"
 
 
-def _train_member(recipe: Path, folder: Path, sets: list[str], threads: int) -> dict[str, Any]:
+class MemberProcesses:
+    """The member trainings running now, and whether the sweep was asked to stop: a stop
+    request reaches every running member and keeps new ones from starting."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()  # re-entered by a signal handler on the main thread
+        self.running: set[subprocess.Popen] = set()
+        self.stop = threading.Event()
+        self.signal = signal.SIGTERM
+
+    def request_stop(self, signum: int = signal.SIGTERM) -> None:
+        """Stop: pass `signum` on to the running members (they checkpoint and exit 75)."""
+        with self.lock:
+            self.signal = signum
+            self.stop.set()
+            for proc in self.running:
+                if proc.poll() is None:
+                    proc.send_signal(signum)
+
+    def run(self, cmd: list[str], env: dict[str, str]) -> subprocess.CompletedProcess | None:
+        """Run one member's command to its end (None if the sweep is stopping already)."""
+        with self.lock:
+            if self.stop.is_set():
+                return None
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    text=True, env=env)  # fmt: skip
+            self.running.add(proc)
+        try:
+            out, err = proc.communicate()
+        finally:
+            with self.lock:
+                self.running.discard(proc)
+        return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+@contextmanager
+def stops_forwarded(members: MemberProcesses) -> Iterator[None]:
+    """While inside: SIGTERM and SIGUSR1 ask `members` to stop instead of killing the sweep
+    (only where handlers can be set: the main thread); the previous handlers after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    wanted = [s for s in (signal.SIGTERM, getattr(signal, "SIGUSR1", None)) if s is not None]
+    before = {s: signal.getsignal(s) for s in wanted}
+    for s in wanted:
+        signal.signal(s, lambda signum, frame: members.request_stop(signum))
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+
+
+def member_command(recipe: Path, folder: Path, sets: list[str]) -> list[str]:
+    """The `audiovae train` command of one member (with --resume when it has a checkpoint)."""
     cmd = [sys.executable, "-m", "audiovae", "train", str(recipe), "--out", str(folder),
            "--set", "train.progress=false"]  # fmt: skip
     for assignment in sets:
         cmd += ["--set", assignment]
     if (folder / "checkpoints" / "last.safetensors").is_file():
         cmd.append("--resume")
+    return cmd
+
+
+def _train_member(recipe: Path, folder: Path, sets: list[str], threads: int,
+                  members: MemberProcesses | None = None) -> dict[str, Any]:  # fmt: skip
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    done = (members or MemberProcesses()).run(member_command(recipe, folder, sets), env)
+    if done is None:
+        return {"status": "not started"}
+    killed_while_stopping = done.returncode < 0 and members is not None and members.stop.is_set()
+    if done.returncode == TrainingStopped.EXIT_STOPPED or killed_while_stopping:
+        return {"status": "stopped", "error": "stopped with a checkpoint; rerun to resume"}
     if done.returncode != 0:
         lines = (done.stderr or done.stdout).strip().splitlines()
         return {"status": "failed", "error": lines[-1] if lines else f"exit {done.returncode}"}
@@ -74,7 +147,8 @@ def run_sweep(
     evaluate_kwargs: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Train and evaluate every member; write sweep.csv and sweep.json in `out`; return rows
-    ranked by `metric` (best first; failed members last)."""
+    ranked by `metric` (best first; failed members last). Raises TrainingStopped, after writing
+    the table, when a member was stopped (a stop request, or a member's own exit 75)."""
     from audiovae.metrics.evaluate import evaluate
 
     out = Path(out)
@@ -83,6 +157,7 @@ def run_sweep(
         {**combo, "train.seed": str(seed)} for combo in expand_grid(grids) for seed in range(seeds)
     ]
     threads = max(1, available_cores() // max(1, jobs))
+    running = MemberProcesses()
 
     def one(assignment: dict[str, str]) -> dict[str, Any]:
         folder = out / member_name(assignment)
@@ -90,9 +165,10 @@ def run_sweep(
         report = folder / "evaluate.json"
         if report.is_file():
             return {**row, "status": "done (skipped)", **_summary(json.loads(report.read_text()))}
-        trained = _train_member(
-            Path(recipe), folder, [*sets, *(f"{k}={v}" for k, v in assignment.items())], threads
-        )
+        if running.stop.is_set():
+            return {**row, "status": "not started"}
+        member_sets = [*sets, *(f"{k}={v}" for k, v in assignment.items())]
+        trained = _train_member(Path(recipe), folder, member_sets, threads, running)
         if trained["status"] != "trained":
             return {**row, **trained}
         try:
@@ -103,14 +179,22 @@ def run_sweep(
         report.write_text(json.dumps(result, indent=1))
         return {**row, "status": "done", **_summary(result)}
 
-    if jobs > 1:
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            rows = list(pool.map(one, members))
-    else:
-        rows = [one(m) for m in members]
+    with stops_forwarded(running):
+        if jobs > 1:
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                rows = list(pool.map(one, members))
+        else:
+            rows = [one(m) for m in members]
     _add_udr(out, rows)
     rows.sort(key=lambda r: (r.get(metric) is None, -(r.get(metric) or 0.0)))
     _write(out, rows)
+    stopped = sum(r["status"] == "stopped" for r in rows)
+    waiting = sum(r["status"] == "not started" for r in rows)
+    if stopped or waiting:
+        raise TrainingStopped(
+            f"sweep {out} stopped: {stopped} member(s) checkpointed, {waiting} not started; "
+            "run the same command again to resume"
+        )
     return rows
 
 

@@ -95,7 +95,7 @@ def test_sweep_survives_failing_metrics_and_records_them(tmp_path, monkeypatch):
 
     from audiovae.train import sweep
 
-    def train(recipe, folder, sets, threads):
+    def train(recipe, folder, sets, threads, running=None):
         folder.mkdir(parents=True)
         return {"status": "trained"}
 
@@ -122,3 +122,85 @@ def test_sweep_survives_failing_metrics_and_records_them(tmp_path, monkeypatch):
     )
     saved = json.loads((tmp_path / "b" / "sweep.json").read_text())
     assert "udr broke" in saved[0]["metric_errors"]
+
+
+# a member that marks that it started, then trains "forever" unless stopped: it handles SIGTERM
+# and SIGUSR1 as the trainer does (checkpoint, exit 75), or exits 75 at once when told to
+FAKE_MEMBER = """
+import pathlib, signal, sys, time
+folder = pathlib.Path(sys.argv[1])
+folder.mkdir(parents=True, exist_ok=True)
+def stop(signum, frame):
+    (folder / "stopped_by").write_text(signal.Signals(signum).name)
+    sys.exit(75)
+signal.signal(signal.SIGTERM, stop)
+signal.signal(signal.SIGUSR1, stop)
+(folder / "started").touch()
+if "model.latent_dim=8" in sys.argv:
+    sys.exit(75)
+time.sleep(0.05 if "model.latent_dim=4" in sys.argv else 60)
+"""
+
+
+def _fake_members(monkeypatch):
+    import sys
+
+    from audiovae.train import sweep
+
+    monkeypatch.setattr(sweep, "member_command",
+                        lambda recipe, folder, sets: [sys.executable, "-c", FAKE_MEMBER,
+                                                      str(folder), *sets])  # fmt: skip
+    monkeypatch.setattr(
+        "audiovae.metrics.evaluate.evaluate", _fake_member_evaluation([1.0, 0, 0, 0], {})
+    )
+    return sweep
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGUSR1"])
+def test_a_stop_request_reaches_the_running_member_and_stops_the_sweep(
+    tmp_path, monkeypatch, signame
+):
+    """SIGTERM / SIGUSR1 to the sweep: the running member gets it and checkpoints (exit 75),
+    no other member starts, the table is written, the sweep raises TrainingStopped, and the
+    previous signal handlers are back."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from audiovae.errors import TrainingStopped
+
+    sweep = _fake_members(monkeypatch)
+    out = tmp_path / "s"
+    first = out / "model.latent_dim-16_train.seed-0"
+    signum = getattr(signal, signame)
+    before = signal.getsignal(signum)
+
+    def send_when_started() -> None:
+        deadline = time.monotonic() + 30
+        while not (first / "started").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(os.getpid(), signum)
+
+    threading.Thread(target=send_when_started, daemon=True).start()
+    with pytest.raises(TrainingStopped, match="1 member.s. checkpointed, 2 not started"):
+        sweep.run_sweep(tmp_path / "r.yaml", ["model.latent_dim=16,32,4"], out, data=tmp_path)
+    assert (first / "stopped_by").read_text() == signame
+    statuses = {r["member"]: r["status"] for r in csv.DictReader(open(out / "sweep.csv"))}
+    assert statuses == {first.name: "stopped", "model.latent_dim-32_train.seed-0": "not started",
+                        "model.latent_dim-4_train.seed-0": "not started"}  # fmt: skip
+    assert not (out / "model.latent_dim-32_train.seed-0").exists()
+    assert signal.getsignal(signum) is before
+
+
+def test_a_member_exiting_75_is_stopped_not_failed_and_the_rest_go_on(tmp_path, monkeypatch):
+    from audiovae.errors import TrainingStopped
+
+    sweep = _fake_members(monkeypatch)
+    out = tmp_path / "s"
+    with pytest.raises(TrainingStopped, match="1 member.s. checkpointed, 0 not started"):
+        sweep.run_sweep(tmp_path / "r.yaml", ["model.latent_dim=8,4"], out, data=tmp_path)
+    with open(out / "sweep.csv") as fh:
+        statuses = {r["member"]: r["status"] for r in csv.DictReader(fh)}
+    assert statuses == {"model.latent_dim-8_train.seed-0": "stopped",
+                        "model.latent_dim-4_train.seed-0": "done"}  # fmt: skip
