@@ -27,12 +27,14 @@ from tqdm.auto import tqdm
 from audiovae.errors import DataError
 from audiovae.metrics.f0 import HIT_CENTS, PitchReading, note_pitch, sustained_window
 from audiovae.metrics.family import FamilyClassifier, pooled_logmel
+from audiovae.metrics.instrument_match import NoteReferences, nearest_instrument, reference_rows
 from audiovae.metrics.leakage import block_leakage
 
 SwapFn = Callable[[Any, torch.Tensor, torch.Tensor], torch.Tensor]
 """(vae, A waveforms [n, samples], B waveforms [n, samples]) -> swapped waveforms [n, samples]."""
 
 PITCH_LABEL = "pitch"
+VELOCITY_LABEL = "velocity"
 INSTRUMENT_LABELS = ("instrument_str", "instrument")
 FAMILY_LABELS = ("instrument_family_str", "instrument_family")
 DEFAULT_PAIRS = 48
@@ -100,6 +102,7 @@ class SwapScores:
     family_pred: np.ndarray
     family_a: np.ndarray
     family_b: np.ndarray
+    features: np.ndarray  # pooled_logmel of each output's log-mel (what the judges read)
     examples: list[torch.Tensor] = field(default_factory=list)
 
     def summary(self, ceiling: bool = False) -> dict[str, Any]:
@@ -134,7 +137,7 @@ def score_swaps(
 ) -> SwapScores:
     """Render every pair with `swap` in batches; pYIN against B's pitch, classifier on the output's
     log-mel. `load(row)` gives a row's waveform; the first `keep` outputs are kept for listening."""
-    cents, voiced, preds, kept = [], [], [], []
+    cents, voiced, preds, feats, kept = [], [], [], [], []
     bar = tqdm(total=len(a_rows), desc=desc, unit="pair", disable=not progress)
     for start in range(0, len(a_rows), BATCH):
         a_part, b_part = a_rows[start : start + BATCH], b_rows[start : start + BATCH]
@@ -148,9 +151,10 @@ def score_swaps(
         reading = note_pitch(out.numpy(), vae.sample_rate, pitch[b_part], midi_range=midi_range)
         cents.append(reading.cents)
         voiced.append(reading.voiced_fraction)
+        with torch.no_grad():
+            feats.append(pooled_logmel(vae.frontend(out.to(vae.device)).cpu()))
         if classifier is not None:
-            with torch.no_grad():
-                preds.append(classifier.predict(vae.frontend(out.to(vae.device)).cpu()))
+            preds.append(classifier.predict_pooled(feats[-1]))
         kept += list(out[: max(0, keep - len(kept))])
         bar.update(len(a_part))
     bar.close()
@@ -160,8 +164,22 @@ def score_swaps(
         family_pred=np.concatenate(preds) if preds else np.full(len(a_rows), None),
         family_a=fam[a_rows],
         family_b=fam[b_rows],
+        features=np.concatenate(feats),
         examples=kept,
     )
+
+
+def resynth_features(vae, load: Callable[[int], torch.Tensor], rows: np.ndarray,
+                     n_iter: int | None = None, seed: int = 0) -> np.ndarray:  # fmt: skip
+    """`pooled_logmel` features [n, f] of real notes `rows` after the front end and the
+    Griffin-Lim stage (no model): the instrument ceiling's queries."""
+    render, feats = resynth_b(n_iter, seed), []
+    for start in range(0, len(rows), BATCH):
+        x = torch.stack([load(int(r)) for r in rows[start : start + BATCH]]).to(vae.device)
+        with torch.no_grad():
+            out = torch.nan_to_num(torch.as_tensor(render(vae, x, x)).float())
+            feats.append(pooled_logmel(vae.frontend(out.to(vae.device)).cpu()))
+    return np.concatenate(feats) if feats else np.zeros((0, 0))
 
 
 def _first_label(labels: dict[str, list], names: tuple[str, ...]) -> str | None:
@@ -242,14 +260,19 @@ def listening_test(
         "leakage": block_leakage(mu, pitch_dims, timbre_dims, pitch, family, train, test, seed),
     }
     classifier = None
+    fit_rows = train
+    if len(train) > MAX_CLASSIFIER_NOTES:
+        fit_rows = np.sort(rng.choice(train, MAX_CLASSIFIER_NOTES, replace=False))
+    fit_features, test_features = _pooled_rows(cache, fit_rows), _pooled_rows(cache, test)
+    velocity = None
+    if VELOCITY_LABEL in labels:
+        velocity = np.array([str(v) for v in labels[VELOCITY_LABEL]])
+    references = NoteReferences.build(test_features, pitch[test], instrument[test],
+                                      None if velocity is None else velocity[test],
+                                      fit_features)  # fmt: skip
     if family is not None and len(np.unique(family[train])) >= 2:
-        fit_rows = train
-        if len(train) > MAX_CLASSIFIER_NOTES:
-            fit_rows = np.sort(rng.choice(train, MAX_CLASSIFIER_NOTES, replace=False))
-        classifier = FamilyClassifier(seed=seed).fit_pooled(
-            _pooled_rows(cache, fit_rows), family[fit_rows]
-        )
-        held = classifier.predict_pooled(_pooled_rows(cache, test))
+        classifier = FamilyClassifier(seed=seed).fit_pooled(fit_features, family[fit_rows])
+        held = classifier.predict_pooled(test_features)
         result["family_classifier"] = {
             "features": "per mel band: time mean minus the clip's mean, time std",
             "model": "StandardScaler + LogisticRegression(C=1)",
@@ -273,13 +296,22 @@ def listening_test(
                         keep=examples, desc="listen: swaps", **common)  # fmt: skip
     ceiling = score_swaps(vae, resynth_b(n_iter, seed), load, a_rows, b_rows, pitch, family,
                           classifier, desc="listen: ceiling", **common)  # fmt: skip
+    vel_b = None if velocity is None else velocity[b_rows]
+    heard = nearest_instrument(references, model.features, pitch[b_rows], instrument[a_rows], vel_b)
+    # the instrument ceiling: A's own real note at B's pitch through the stage, matched the same way
+    a_at_b = reference_rows(test, references, instrument[a_rows], pitch[b_rows], vel_b)
+    has = a_at_b >= 0
+    heard_ceiling = nearest_instrument(
+        references, resynth_features(vae, load, a_at_b[has], n_iter, seed), pitch[b_rows][has],
+        instrument[a_rows][has], None if vel_b is None else vel_b[has])  # fmt: skip
     start, stop = sustained_window(vae.clip_samples, vae.sample_rate)
     result.update(
         {
             "pairs": int(len(a_rows)),
             "seed": seed,
-            "swap": model.summary(),
-            "ceiling": ceiling.summary(ceiling=True),
+            "swap": model.summary() | heard.summary(instrument[a_rows], instrument[b_rows]),
+            "ceiling": ceiling.summary(ceiling=True)
+            | heard_ceiling.summary(instrument[a_rows][has], None),
             "per_pair": [
                 {
                     "a": cache.ids[a],
@@ -291,6 +323,7 @@ def listening_test(
                     "family_a": _str(model.family_a[i]),
                     "family_b": _str(model.family_b[i]),
                     "family_heard": _str(model.family_pred[i]),
+                    "instrument_heard": _str(heard.heard[i]),
                 }
                 for i, (a, b) in enumerate(zip(a_rows, b_rows, strict=True))
             ],  # fmt: skip
@@ -380,11 +413,20 @@ def listening_lines(section: dict[str, Any]) -> list[str]:
         return "unvoiced" if v is None else f"{v:.0f} c"
 
     head = f"{'listening (' + str(section['pairs']) + ' pairs)':<22} {'+-50 c':>7} {'median':>9}"
-    lines = [head + f" {'unvoiced':>8} {'family kept':>11} {'took B':>7}"]
+    lines = [head + f" {'unvoiced':>8} {'family kept':>11} {'took B':>7}"
+                    f" {'instr. kept':>11} {'took B':>7}"]  # fmt: skip
     for name, row in (("swap", section["swap"]), ("ceiling (resynth B)", section["ceiling"])):
         lines.append(
             f"  {name:<20} {pct(row['within_50_cents']):>7} {cents(row['median_abs_cents']):>9}"
             f" {row['unvoiced']:>8} {pct(row['family_kept']):>11} {pct(row['family_took_b']):>7}"
+            f" {pct(row.get('instrument_kept')):>11} {pct(row.get('instrument_took_b')):>7}"
+        )
+    swap = section["swap"]
+    if swap.get("instrument_chance") is not None:
+        lines.append(
+            f"{'instrument heard':<22} nearest real note at B's pitch among held-out instruments"
+            f" ({swap['instrument_pairs']} pairs, chance {pct(swap['instrument_chance'])}; "
+            "ceiling: A's own note at that pitch through the stage)"
         )
     clf = section.get("family_classifier")
     if clf:

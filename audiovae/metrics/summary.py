@@ -34,6 +34,7 @@ COLUMNS = [
     Column("within", "swap within ±50 c", "{:.0f}%"),
     Column("cents", "median cents", "{:.0f}"),
     Column("kept", "family kept", "{:.0f}%"),
+    Column("instrument_kept", "instrument kept", "{:.0f}%"),
     Column("pitch_from_timbre", "pitch from timbre dims", "{:.0f}%"),
     Column("family_from_pitch", "family from pitch dims", "{:.0f}%"),
     Column("mig_pitch", "MIG pitch", "{:.3f}"),
@@ -87,6 +88,7 @@ def result_values(result: dict) -> dict[str, float | None]:
         "within": _percent(_get(listening, "swap", "within_50_cents")),
         "cents": _get(listening, "swap", "median_abs_cents"),
         "kept": _percent(_get(listening, "swap", "family_kept")),
+        "instrument_kept": _percent(_get(listening, "swap", "instrument_kept")),
         "pitch_from_timbre": _percent(_get(listening, "leakage", "pitch_from_timbre", "accuracy")),
         "family_from_pitch": _percent(_get(listening, "leakage", "family_from_pitch", "accuracy")),
         "mig_pitch": mig_of(dis, "pitch"),
@@ -95,6 +97,8 @@ def result_values(result: dict) -> dict[str, float | None]:
         "ceiling_within": _percent(_get(listening, "ceiling", "within_50_cents")),
         "ceiling_cents": _get(listening, "ceiling", "median_abs_cents"),
         "ceiling_kept": _percent(_get(listening, "ceiling", "family_kept")),
+        "ceiling_instrument_kept": _percent(_get(listening, "ceiling", "instrument_kept")),
+        "chance_instrument": _percent(_get(listening, "swap", "instrument_chance")),
         "chance_pitch": _percent(_get(listening, "leakage", "pitch_from_timbre", "chance")),
         "chance_family": _percent(_get(listening, "leakage", "family_from_pitch", "chance")),
     }
@@ -150,7 +154,8 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     same data, so its mean over the groups)."""
 
     def header(column: Column) -> str:
-        chance = {"pitch_from_timbre": "chance_pitch", "family_from_pitch": "chance_family"}
+        chance = {"pitch_from_timbre": "chance_pitch", "family_from_pitch": "chance_family",
+                  "instrument_kept": "chance_instrument"}  # fmt: skip
         if column.key in chance:
             stat = mean_sd([r[chance[column.key]][0] for r in rows])
             if stat[0] is not None:
@@ -162,10 +167,15 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         cells = [_cell(row[c.key], c.fmt) for c in COLUMNS]
         lines.append(f"| {row['model']} | {row['runs']} | " + " | ".join(cells) + " |")
-    keys = ("within", "cents", "kept")
+    keys = ("within", "cents", "kept", "instrument_kept")
     ceiling = {k: mean_sd([r[f"ceiling_{k}"][0] for r in rows]) for k in keys}
     if ceiling["within"][0] is not None:
-        cells = [_cell(ceiling["within"], "{:.0f}%"), _cell(ceiling["cents"], "{:.0f}"),
-                 _cell(ceiling["kept"], "{:.0f}%")] + [""] * (len(COLUMNS) - 3)  # fmt: skip
+        cells = [
+            _cell(ceiling["within"], "{:.0f}%"),
+            _cell(ceiling["cents"], "{:.0f}"),
+            _cell(ceiling["kept"], "{:.0f}%"),
+            _cell(ceiling["instrument_kept"], "{:.0f}%"),
+        ]
+        cells += [""] * (len(COLUMNS) - 4)
         lines.append("| ceiling: B resynthesised, no model | | " + " | ".join(cells) + " |")
     return "\n".join(lines)

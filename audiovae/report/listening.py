@@ -68,14 +68,18 @@ def _table(view: ListeningView, esc) -> str:
             f'<tr><th scope="row">{esc(label)}</th><td class="num">{_pct(row["within_50_cents"])}'
             f'</td><td class="num">{_cents(row["median_abs_cents"])}</td>'
             f'<td class="num">{row["unvoiced"]}</td><td class="num">{_pct(row["family_kept"])}'
-            f'</td><td class="num">{_pct(row["family_took_b"])}</td></tr>'
+            f'</td><td class="num">{_pct(row["family_took_b"])}</td>'
+            f'<td class="num">{_pct(row.get("instrument_kept"))}</td>'
+            f'<td class="num">{_pct(row.get("instrument_took_b"))}</td></tr>'
         )
     return (
         f"<table><caption>Listening test on {esc(view.name)}: {s['pairs']} pairs of held-out "
         'instruments</caption><thead><tr><th scope="col">row</th>'
         '<th scope="col">within &plusmn;50 cents of B</th><th scope="col">median |cents|</th>'
         '<th scope="col">unvoiced</th><th scope="col">family kept (A&rsquo;s)</th>'
-        f'<th scope="col">took B&rsquo;s family</th></tr></thead><tbody>{"".join(rows)}'
+        '<th scope="col">took B&rsquo;s family</th><th scope="col">instrument kept (A&rsquo;s)'
+        '</th><th scope="col">took B&rsquo;s instrument</th></tr></thead>'
+        f"<tbody>{''.join(rows)}"
         "</tbody></table>"
     )
 
@@ -91,6 +95,14 @@ def _facts(view: ListeningView, esc) -> str:
             f"Family classifier ({esc(clf['model'])} on {esc(clf['features'])}): "
             f"{_pct(clf['heldout_accuracy'])} on real notes of held-out instruments "
             f"(chance {_pct(clf['chance'])})."
+        )
+    swap = s.get("swap") or {}
+    if swap.get("instrument_chance") is not None:
+        items.append(
+            "Instrument heard: the held-out instrument of the nearest real note at B&rsquo;s pitch "
+            "(standardised band statistics of the log-mel), over "
+            f"{swap['instrument_pairs']} pairs; chance {_pct(swap['instrument_chance'])}. Its "
+            "ceiling plays A&rsquo;s own real note at B&rsquo;s pitch through the stage."
         )
     for key, what in (("pitch_from_timbre", "Pitch read from the timbre dimensions"),
                       ("family_from_pitch", "Family read from the pitch dimensions")):  # fmt: skip

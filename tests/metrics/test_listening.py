@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 from audiovae.audio.synth import SynthConfig, note_table, render_note
 from audiovae.features.logmel import LogMelFrontEnd
-from audiovae.metrics.family import FamilyClassifier
+from audiovae.metrics.family import FamilyClassifier, pooled_logmel
+from audiovae.metrics.instrument_match import NoteReferences, nearest_instrument
 from audiovae.metrics.listening import (
     draw_pairs,
     listening_lines,
@@ -87,6 +88,32 @@ def test_fake_swaps_score_as_expected(notes):
     plays_b = score(lambda vae, x, y: y).summary()
     assert plays_b["family_took_b"] > plays_b["family_kept"]
     assert plays_b["family_pairs"] == 12  # held-out instruments: one per family
+
+
+def test_instrument_heard_for_swaps_of_known_outcome(notes):
+    """An oracle swap (A's own real note at B's pitch) is heard as A's instrument every time,
+    B's audio as B's, and A's audio at its own pitch (no note of A at B's pitch) is never
+    scored as a hit: the candidates are the held-out notes at B's pitch."""
+    waves, labels = notes
+    vae = FakeVAE()
+    inst, pitch = labels["instrument_str"], labels["pitch"].astype(float)
+    held = np.array([name.endswith("_001") for name in inst])
+    train, test = np.flatnonzero(~held), np.flatnonzero(held)
+    feats = pooled_logmel(vae.frontend(waves))
+    refs = NoteReferences.build(feats[test], pitch[test], inst[test], None, feats[train])
+    a, b = draw_pairs(test, inst, pitch, 12, seed=0)
+    row_of = {(inst[r], pitch[r]): r for r in test}
+    oracle = np.array([row_of[inst[i], pitch[j]] for i, j in zip(a, b, strict=True)])
+
+    def heard(rows):
+        out = score_swaps(vae, lambda vae, x, y: y, lambda r: waves[r], a, rows, pitch, None,
+                          None, midi_range=(36, 74), progress=False)  # fmt: skip
+        return nearest_instrument(refs, out.features, pitch[b], inst[a]).summary(inst[a], inst[b])
+
+    assert heard(oracle)["instrument_kept"] == 1.0
+    plays_b = heard(b)
+    assert plays_b["instrument_took_b"] == 1.0 and plays_b["instrument_kept"] == 0.0
+    assert plays_b["instrument_pairs"] == 12 and plays_b["instrument_chance"] == 1 / 4
 
 
 def test_listening_lines_say_skipped_and_show_rows():

@@ -35,8 +35,19 @@ def fake_result(within: float, kept: float, leak: float, mig_pitch: float, mse: 
     }
     if listening:
         result["listening"] = {
-            "swap": {"within_50_cents": within, "median_abs_cents": 10.0, "family_kept": kept},
-            "ceiling": {"within_50_cents": 1.0, "median_abs_cents": 0.0, "family_kept": 0.8},
+            "swap": {
+                "within_50_cents": within,
+                "median_abs_cents": 10.0,
+                "family_kept": kept,
+                "instrument_kept": kept / 2,
+                "instrument_chance": 0.125,
+            },
+            "ceiling": {
+                "within_50_cents": 1.0,
+                "median_abs_cents": 0.0,
+                "family_kept": 0.8,
+                "instrument_kept": 0.96,
+            },
             "leakage": {
                 "pitch_from_timbre": {"accuracy": leak, "chance": 0.04},
                 "family_from_pitch": {"accuracy": 0.13, "chance": 0.125},
@@ -104,9 +115,13 @@ def test_summary_rows_and_table(tmp_path):
     lines = table.splitlines()
     assert "pitch from timbre dims (chance 4%)" in lines[0]
     assert "family from pitch dims (chance 12%)" in lines[0]  # 12.5 printed as 12
-    assert lines[2].startswith("| sub | 2 | 99% ± 1% | 10 ± 0 | 92% ± 3% | 6% ± 1% |")
-    assert lines[3].startswith("| vae | 2 | 31% | 10 | 27% | 63% |")
-    assert lines[-1].startswith("| ceiling: B resynthesised, no model | | 100% ± 0% | 0 ± 0 | 80%")
+    assert "instrument kept (chance 12%)" in lines[0]
+    # instrument kept: 45% and 47% -> 46% ± 1.41
+    assert lines[2].startswith("| sub | 2 | 99% ± 1% | 10 ± 0 | 92% ± 3% | 46% ± 1% | 6% ± 1% |")
+    assert lines[3].startswith("| vae | 2 | 31% | 10 | 27% | 14% | 63% |")
+    assert lines[-1].startswith(
+        "| ceiling: B resynthesised, no model | | 100% ± 0% | 0 ± 0 | 80% ± 0% | 96% ± 0% |"
+    )
 
 
 def test_compare_command(tmp_path):
