@@ -361,6 +361,30 @@ def test_recipe_trains_on_a_render(rendered, tmp_path):
     assert summary["steps"] == 2 and np.isfinite(summary["valid"]["loss"])
 
 
+def test_subspaces_recipe_is_the_soundfont_data_with_the_subspace_model(rendered, tmp_path):
+    """recipes/subspaces_soundfont.yaml = soundfont.yaml's data and features + subspaces.yaml's
+    pairs, model, objective and budget (so neither drifts from the README's measurements), and
+    it trains on a render."""
+    from audiovae.recipe import load_recipe
+    from audiovae.train.trainer import train
+
+    recipes = Path(__file__).resolve().parents[2] / "recipes"
+    combined = load_recipe(recipes / "subspaces_soundfont.yaml").to_dict()
+    sf = load_recipe(recipes / "soundfont.yaml").to_dict()
+    sub = load_recipe(recipes / "subspaces.yaml").to_dict()
+    assert combined["data"] == {**sf["data"], "pairs": sub["data"]["pairs"]}
+    assert combined["features"] == sf["features"]
+    for section in ("model", "objective", "train"):
+        assert combined[section] == sub[section], section
+    out, _ = rendered
+    sets = [f"data.train={out}", "data.clip_seconds=0.496", f"features.cache_dir={tmp_path}",
+            "model.channels=[8, 16]", "model.subspaces={pitch: 2, timbre: 2}",
+            "objective.adversary_warmup_steps=1", "train.max_steps=2", "train.batch_size=8",
+            "train.progress=false", "train.device=cpu"]  # fmt: skip
+    summary = train(load_recipe(recipes / "subspaces_soundfont.yaml", sets), tmp_path / "run")
+    assert summary["steps"] == 2 and np.isfinite(summary["valid"]["loss"])
+
+
 def test_missing_binding_is_one_line_with_the_install_hint(monkeypatch):
     import sys
 
