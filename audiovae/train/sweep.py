@@ -127,7 +127,7 @@ def _train_member(recipe: Path, folder: Path, sets: list[str], threads: int,
         return {"status": "not started"}
     killed_while_stopping = done.returncode < 0 and members is not None and members.stop.is_set()
     if done.returncode == TrainingStopped.EXIT_STOPPED or killed_while_stopping:
-        return {"status": "stopped", "error": "stopped with a checkpoint; rerun to resume"}
+        return {"status": "stopped", "error": "stopped by a signal; rerun the sweep to resume"}
     if done.returncode != 0:
         lines = (done.stderr or done.stdout).strip().splitlines()
         return {"status": "failed", "error": lines[-1] if lines else f"exit {done.returncode}"}
@@ -192,7 +192,7 @@ def run_sweep(
     waiting = sum(r["status"] == "not started" for r in rows)
     if stopped or waiting:
         raise TrainingStopped(
-            f"sweep {out} stopped: {stopped} member(s) checkpointed, {waiting} not started; "
+            f"sweep {out} stopped: {stopped} member(s) stopped, {waiting} not started; "
             "run the same command again to resume"
         )
     return rows

@@ -183,7 +183,7 @@ def test_a_stop_request_reaches_the_running_member_and_stops_the_sweep(
         os.kill(os.getpid(), signum)
 
     threading.Thread(target=send_when_started, daemon=True).start()
-    with pytest.raises(TrainingStopped, match="1 member.s. checkpointed, 2 not started"):
+    with pytest.raises(TrainingStopped, match="1 member.s. stopped, 2 not started"):
         sweep.run_sweep(tmp_path / "r.yaml", ["model.latent_dim=16,32,4"], out, data=tmp_path)
     assert (first / "stopped_by").read_text() == signame
     statuses = {r["member"]: r["status"] for r in csv.DictReader(open(out / "sweep.csv"))}
@@ -198,7 +198,7 @@ def test_a_member_exiting_75_is_stopped_not_failed_and_the_rest_go_on(tmp_path, 
 
     sweep = _fake_members(monkeypatch)
     out = tmp_path / "s"
-    with pytest.raises(TrainingStopped, match="1 member.s. checkpointed, 0 not started"):
+    with pytest.raises(TrainingStopped, match="1 member.s. stopped, 0 not started"):
         sweep.run_sweep(tmp_path / "r.yaml", ["model.latent_dim=8,4"], out, data=tmp_path)
     with open(out / "sweep.csv") as fh:
         statuses = {r["member"]: r["status"] for r in csv.DictReader(fh)}
