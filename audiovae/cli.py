@@ -149,9 +149,11 @@ def data_synth(out: Path, recipe: Path | None, overrides: tuple[str, ...]) -> No
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Processes rendering at once (identical outputs for any count).")  # fmt: skip
 @click.option("--force", is_flag=True, help="Render into a non-empty --out folder.")
+@click.option("--resume", is_flag=True,
+              help="Finish an interrupted render in --out (same SOUNDFONT, options).")  # fmt: skip
 @_user_errors
 def data_soundfont(soundfont: Path, out: Path, programs, families, pitches, velocities, seconds,
-                   release, sample_rate, gain, bank, workers, force) -> None:  # fmt: skip
+                   release, sample_rate, gain, bank, workers, force, resume) -> None:  # fmt: skip
     """Render NSynth-format notes (one per preset x pitch x velocity) from a SOUNDFONT (.sf2/.sf3)
     with FluidSynth; labels from the General MIDI program (audiovae/data/soundfont_families.py)."""
     from audiovae.data.soundfont import RenderSettings, parse_int_list, render_soundfont
@@ -163,7 +165,9 @@ def data_soundfont(soundfont: Path, out: Path, programs, families, pitches, velo
         families=tuple(f.strip() for f in families.split(",") if f.strip()) if families else (),
         seconds=seconds, release=release, sample_rate=sample_rate, gain=gain, bank=bank,
     )  # fmt: skip
-    s = render_soundfont(soundfont, out, settings, workers=workers, force=force)
+    s = render_soundfont(soundfont, out, settings, workers=workers, force=force, resume=resume)
+    if s.resumed:
+        click.echo(f"resumed: {s.resumed} notes were already rendered")
     per_note = 1000 * s.seconds / max(1, s.notes + len(s.dropped))
     click.echo(f"wrote {s.notes} notes of {len(s.instruments)} instruments to {out}/examples.json "
                f"and {out}/audio/ in {s.seconds:.1f} s ({per_note:.1f} ms per note, "

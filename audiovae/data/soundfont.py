@@ -7,6 +7,12 @@ Every note is rendered by a fresh synth at an oversampled rate (>= 44.1 kHz, so 
 not alias), mixed to mono, resampled with soxr and written as 16-bit PCM; the bytes
 depend only on the note, so runs, worker counts and orders give identical files (checksums.sha256).
 Notes that start no voice or come out silent are dropped and reported, never written.
+
+An interrupted render keeps its finished notes: each note's WAV is written atomically, then its
+result is appended to `render_progress.jsonl` (whose first line is the render's plan: the
+SoundFont's SHA-256 and the settings). `resume=True` (`--resume`) renders only the notes the log
+lacks, after checking the plan is the same; the log is removed when examples.json is written, so a
+resumed render ends with the same files, byte for byte, as one that never stopped.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ MIN_RENDER_RATE = (
     44100  # FluidSynth interpolates without a low-pass: render above every sample's band
 )
 NSYNTH_VELOCITIES = (25, 50, 75, 100, 127)
+PROGRESS = "render_progress.jsonl"  # present while a render is unfinished
 NO_VOICE = "no voice (pitch or velocity outside every zone of the preset)"
 SILENT = "silent (every 16-bit sample is zero)"
 
@@ -150,6 +157,7 @@ class RenderSummary:
     removed_stale: int = 0
     seconds: float = 0.0
     workers: int = 1
+    resumed: int = 0  # notes an earlier, interrupted run of this render had finished
 
 
 def choose_instruments(presets: list, settings: RenderSettings, where: str) -> tuple[list, list]:
@@ -294,14 +302,60 @@ def _render_task(task: tuple[str, int, int, int, int]) -> tuple[str, str | None,
     return name, None, hashlib.sha256(data).hexdigest(), clipped
 
 
-def _check_out(out: Path, force: bool) -> None:
+def _check_out(out: Path, force: bool, resume: bool) -> None:
     if out.exists() and not out.is_dir():
         raise DataError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not force:
+    if force and resume:
+        raise DataError("--force starts the render over and --resume continues it: pass one")
+    unfinished = (out / PROGRESS).is_file()
+    if resume and not unfinished:
+        done = (out / "examples.json").is_file()
         raise DataError(
-            f"{out}: folder is not empty (pass --force to render into it: examples.json, "
+            f"{out}: nothing to resume ("
+            + ("the render is complete" if done else f"no interrupted render: no {PROGRESS}")
+            + ")"
+        )
+    if out.is_dir() and any(out.iterdir()) and not force and not resume:
+        hint = "pass --resume to finish the interrupted render there, or " if unfinished else ""
+        raise DataError(
+            f"{out}: folder is not empty ({hint}pass --force to render into it: examples.json, "
             "checksums.sha256, render_info.json and audio/*.wav are replaced)"
         )
+
+
+def _plan(settings: RenderSettings, info: dict[str, Any]) -> dict[str, Any]:
+    """What a resumed render must share with the interrupted one (JSON types)."""
+    return {"soundfont_sha256": info["sha256"],
+            "settings": json.loads(json.dumps(asdict(settings)))}  # fmt: skip
+
+
+def _read_progress(path: Path, plan: dict[str, Any]) -> dict[str, tuple[str | None, str, bool]]:
+    """The finished notes an interrupted render logged, after checking its plan is `plan`."""
+    lines = path.read_text().splitlines()
+    try:
+        logged = json.loads(lines[0])["plan"] if lines else None
+    except (ValueError, KeyError, TypeError):
+        logged = None
+    if logged is None:
+        raise DataError(f"{path}: no render plan on its first line; render again with --force")
+    if logged != plan:
+        keys = [k for k in plan["settings"] if logged.get("settings", {}).get(k) !=
+                plan["settings"][k]]  # fmt: skip
+        if logged.get("soundfont_sha256") != plan["soundfont_sha256"]:
+            keys.insert(0, "the SoundFont file")
+        raise DataError(
+            f"{path}: --resume with other settings than the interrupted render ("
+            + ", ".join(keys or ["plan"])
+            + " differ); pass the same options, or --force"
+        )
+    done = {}
+    for line in lines[1:]:
+        try:
+            row = json.loads(line)
+            done[row["note"]] = (row["dropped"], row["sha256"], bool(row["clipped"]))
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut short by the interruption: that note is rendered again
+    return done
 
 
 def render_soundfont(
@@ -311,13 +365,15 @@ def render_soundfont(
     *,
     workers: int = 1,
     force: bool = False,
+    resume: bool = False,
     progress: bool = True,
 ) -> RenderSummary:
     """Render the notes `settings` selects from `soundfont` into the NSynth folder `out`.
 
     Writes audio/<note_str>.wav, render_info.json, checksums.sha256 and, last, examples.json
     (a complete examples.json means a complete render). DataError for a missing or non-SoundFont
-    file, a program the bank lacks, or a non-empty `out` without force.
+    file, a program the bank lacks, or a non-empty `out` without force. `resume` finishes an
+    interrupted render of the same SoundFont and settings in `out`.
     """
     from audiovae.data.soundfont_file import soundfont_info
 
@@ -326,11 +382,11 @@ def render_soundfont(
         raise DataError(f"workers must be a positive int, got {workers!r}")
     soundfont, out = Path(soundfont), Path(out)
     info = soundfont_info(soundfont)  # checks the file before anything is written
-    _check_out(out, force)
+    _check_out(out, force, resume)
     started = time.perf_counter()
     try:
         _init_worker(str(soundfont), info["sha256"], settings, str(out / "audio"))
-        summary = _render_all(soundfont, out, settings, info, workers, progress)
+        summary = _render_all(soundfont, out, settings, info, workers, progress, resume)
     finally:
         _release_state()
     summary.seconds = time.perf_counter() - started
@@ -338,7 +394,7 @@ def render_soundfont(
 
 
 def _render_all(soundfont: Path, out: Path, settings: RenderSettings, info: dict[str, Any],
-                workers: int, progress: bool) -> RenderSummary:  # fmt: skip
+                workers: int, progress: bool, resume: bool = False) -> RenderSummary:  # fmt: skip
     """render_soundfont's body, with the SoundFont loaded in _STATE."""
     from tqdm import tqdm
 
@@ -349,6 +405,14 @@ def _render_all(soundfont: Path, out: Path, settings: RenderSettings, info: dict
 
     audio_dir = out / "audio"
     audio_dir.mkdir(parents=True, exist_ok=True)
+    plan = _plan(settings, info)
+    results: dict[str, tuple[str | None, str, bool]] = {}
+    if resume:
+        results = _read_progress(out / PROGRESS, plan)
+        results = {n: r for n, r in results.items()
+                   if r[0] is not None or (audio_dir / f"{n}.wav").is_file()}  # fmt: skip
+    else:
+        write_atomic(out / PROGRESS, (json.dumps({"plan": plan}) + "\n").encode())
     for name in ("examples.json", "checksums.sha256", "render_info.json"):
         (out / name).unlink(missing_ok=True)  # a stale examples.json would look complete
     records = {}
@@ -357,29 +421,35 @@ def _render_all(soundfont: Path, out: Path, settings: RenderSettings, info: dict
             for velocity in settings.velocities:
                 record = note_record(inst, pitch, velocity, settings, info["file"])
                 records[record["note_str"]] = record
-    tasks = [
-        (name, r["bank"], r["program"], r["pitch"], r["velocity"]) for name, r in records.items()
-    ]
-    results: dict[str, tuple[str | None, str, bool]] = {}
-    bar = tqdm(total=len(tasks), desc=f"render {soundfont.name}", unit="note", disable=not progress)
+    results = {n: r for n, r in results.items() if n in records}
+    resumed = len(results)
+    tasks = [(name, r["bank"], r["program"], r["pitch"], r["velocity"])
+             for name, r in records.items() if name not in results]  # fmt: skip
+    bar = tqdm(total=len(records), initial=resumed, desc=f"render {soundfont.name}", unit="note",
+               disable=not progress)  # fmt: skip
+    log = open(out / PROGRESS, "a")  # noqa: SIM115 (closed in finally, after the pool)
+
+    def finished(name: str, dropped: str | None, digest: str, clipped: bool) -> None:
+        results[name] = (dropped, digest, clipped)  # its WAV is already complete on disk
+        log.write(json.dumps({"note": name, "dropped": dropped, "sha256": digest,
+                              "clipped": clipped}) + "\n")  # fmt: skip
+        log.flush()
+        bar.update()
+
     try:
         if workers == 1 or len(tasks) < 2:
             for task in tasks:
-                name, dropped, digest, clipped = _render_task(task)
-                results[name] = (dropped, digest, clipped)
-                bar.update()
+                finished(*_render_task(task))
         else:
             methods = multiprocessing.get_all_start_methods()
             ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
             initargs = (str(soundfont), info["sha256"], settings, str(audio_dir))
             with ctx.Pool(workers, initializer=_init_worker, initargs=initargs) as pool:
                 chunk = max(1, min(16, len(tasks) // (workers * 8)))
-                for name, dropped, digest, clipped in pool.imap_unordered(
-                    _render_task, tasks, chunksize=chunk
-                ):
-                    results[name] = (dropped, digest, clipped)
-                    bar.update()
+                for result in pool.imap_unordered(_render_task, tasks, chunksize=chunk):
+                    finished(*result)
     finally:
+        log.close()
         bar.close()
         for tmp in audio_dir.glob(".*.tmp-*"):  # a worker stopped mid-write (Ctrl-C)
             tmp.unlink(missing_ok=True)
@@ -402,6 +472,7 @@ def _render_all(soundfont: Path, out: Path, settings: RenderSettings, info: dict
         unmapped_presets=unmapped,
         removed_stale=len(stale),
         workers=workers,
+        resumed=resumed,
     )
     render_info = {
         "renderer": {**fluidsynth_versions(), **_versions()},
@@ -434,6 +505,7 @@ def _render_all(soundfont: Path, out: Path, settings: RenderSettings, info: dict
     lines.append(f"{hashlib.sha256(info_bytes).hexdigest()}  render_info.json")
     write_atomic(out / "checksums.sha256", ("\n".join(lines) + "\n").encode())
     write_atomic(out / "examples.json", examples_bytes)  # last: its presence means complete
+    (out / PROGRESS).unlink(missing_ok=True)
     return summary
 
 

@@ -385,6 +385,70 @@ def test_subspaces_recipe_is_the_soundfont_data_with_the_subspace_model(rendered
     assert summary["steps"] == 2 and np.isfinite(summary["valid"]["loss"])
 
 
+def _tree_bytes(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}  # fmt: skip
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_interrupted_render_resumes_to_the_same_bytes(sf2, rendered, tmp_path, monkeypatch,
+                                                         workers):  # fmt: skip
+    """Ctrl-C after some notes: the finished notes stay (logged in render_progress.jsonl, no
+    examples.json); --resume renders only the rest and the folder ends byte for byte as the
+    render that never stopped (the log removed)."""
+    from audiovae.cli import main
+
+    soundfont = soundfont_module
+    full, summary = rendered
+    out = tmp_path / "notes"
+    real, calls = soundfont._render_task, []
+
+    def stops_after_five(task):
+        calls.append(task[0])
+        if len(calls) > 5:
+            raise KeyboardInterrupt
+        return real(task)
+
+    monkeypatch.setattr(soundfont, "_render_task", stops_after_five)
+    with pytest.raises(KeyboardInterrupt):
+        render_soundfont(sf2, out, SMALL, workers=1, progress=False)
+    assert not (out / "examples.json").exists()
+    log = (out / soundfont.PROGRESS).read_text().splitlines()
+    assert json.loads(log[0])["plan"]["settings"]["pitches"] == list(SMALL.pitches)
+    assert len(log) == 1 + 5  # the plan, then one line per finished note
+    again = CliRunner().invoke(main, ["data", "soundfont", str(sf2), "-o", str(out)])
+    assert again.exit_code == 2 and "--resume" in again.output  # says how to go on
+
+    monkeypatch.setattr(soundfont, "_render_task", real)
+    calls.clear()
+    done = render_soundfont(sf2, out, SMALL, workers=workers, resume=True, progress=False)
+    assert done.resumed == 5 and done.notes == summary.notes
+    assert _tree_bytes(out) == _tree_bytes(full)
+    assert not (out / soundfont.PROGRESS).exists()
+    with pytest.raises(DataError, match="nothing to resume .the render is complete"):
+        render_soundfont(sf2, out, SMALL, resume=True, progress=False)
+
+
+def test_resume_refuses_other_settings_and_a_folder_with_no_render(sf2, tmp_path, monkeypatch):
+    soundfont = soundfont_module
+
+    out = tmp_path / "notes"
+
+    def interrupted(task):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(soundfont, "_render_task", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        render_soundfont(sf2, out, SMALL, progress=False)
+    other = RenderSettings(pitches=(48, 60), velocities=(50, 127), seconds=1.0, release=0.25)
+    with pytest.raises(DataError, match=r"--resume with other settings .*\(pitches differ\)"):
+        render_soundfont(sf2, out, other, resume=True, progress=False)
+    with pytest.raises(DataError, match="pass one"):
+        render_soundfont(sf2, out, SMALL, resume=True, force=True, progress=False)
+    with pytest.raises(DataError, match="no interrupted render"):
+        render_soundfont(sf2, tmp_path / "empty", SMALL, resume=True, progress=False)
+
+
 def test_missing_binding_is_one_line_with_the_install_hint(monkeypatch):
     import sys
 
