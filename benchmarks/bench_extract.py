@@ -37,7 +37,7 @@ def write_run_notes(run: Path, out: Path) -> Path:
     """The synthetic notes of the run's recipe (its grid and clip length) as an NSynth folder."""
     from audiovae.audio.synth import write_nsynth_folder
     from audiovae.data.sources import synth_config
-    from audiovae.train.recipe import load_recipe
+    from audiovae.recipe import load_recipe
 
     return write_nsynth_folder(out, synth_config(load_recipe(run / "recipe.yaml").data))
 

@@ -335,7 +335,7 @@ class Workspace:
 
     def recipe(self, max_steps: int):
         """The default recipe with this run's grid, batch size, threads, device and cache."""
-        from audiovae.train.recipe import load_recipe, recipe_from_dict
+        from audiovae.recipe import load_recipe, recipe_from_dict
 
         tree = load_recipe(DEFAULT_RECIPE).to_dict()
         if self.settings.shape == "nsynth":  # NSynth's clips, features, model and batch on
@@ -640,7 +640,7 @@ def render_synthetic_notes(folder: Path, count: int, seconds: float) -> list[Pat
     from audiovae.audio.io import write_wav
     from audiovae.audio.synth import note_table, render_note
     from audiovae.data.sources import synth_config
-    from audiovae.train.recipe import load_recipe
+    from audiovae.recipe import load_recipe
 
     recipe = load_recipe(DEFAULT_RECIPE, [f"data.clip_seconds={seconds}"])
     config = synth_config(recipe.data)
@@ -749,7 +749,7 @@ def startup(sizes: Sizes, settings: Settings, workspace: Workspace) -> dict:
 
 def cmd_resynth(sizes: Sizes, settings: Settings, workspace: Workspace) -> dict:
     """Row 7: `audiovae resynth` of the notes vs librosa's mel_to_audio job, both processes."""
-    from audiovae.train.recipe import load_recipe
+    from audiovae.recipe import load_recipe
 
     notes, source = command_notes(workspace)
     out = workspace.root / "cmd"
@@ -771,7 +771,7 @@ def cmd_resynth(sizes: Sizes, settings: Settings, workspace: Workspace) -> dict:
 
 def cmd_reconstruct(sizes: Sizes, settings: Settings, workspace: Workspace) -> dict:
     """Row 8: `audiovae reconstruct RUN` of the notes vs the librosa job at the run's front end."""
-    from audiovae.train.recipe import load_recipe
+    from audiovae.recipe import load_recipe
 
     notes, source = command_notes(workspace)
     run = command_run(workspace)
@@ -797,7 +797,7 @@ def cmd_morph(sizes: Sizes, settings: Settings, workspace: Workspace) -> dict:
                   str(workspace.root / "cmd" / "morph")], cpu)  # fmt: skip
     rounds = workspace.sizes.cmd_rounds
     times = interleaved({"morph": fn}, rounds, warmup=rounds > 1)["morph"]
-    from audiovae.train.recipe import load_recipe
+    from audiovae.recipe import load_recipe
 
     clip = load_recipe(run / "recipe.yaml").data.clip_seconds
     audio_seconds = MORPH_STEPS * clip
@@ -813,7 +813,7 @@ def cmd_morph(sizes: Sizes, settings: Settings, workspace: Workspace) -> dict:
 
 def cmd_extract(sizes: Sizes, settings: Settings, workspace: Workspace) -> dict:
     """Row 10: `audiovae extract RUN FOLDER` vs librosa log-mels of the same files to one .npz."""
-    from audiovae.train.recipe import load_recipe
+    from audiovae.recipe import load_recipe
 
     notes, source = command_notes(workspace)
     run = command_run(workspace)
