@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 
 import pytest
 import yaml
@@ -39,7 +40,7 @@ def test_sweep_survives_a_failing_member_and_rerun_skips_finished(tmp_path, cach
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
     assert "(1 failed)" in res.output and "latent_dim" in res.output
-    rows = list(csv.DictReader(open(tmp_path / "sw/sweep.csv")))
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "sw/sweep.csv").read_text())))
     status = {r["model.latent_dim"]: r["status"] for r in rows}
     assert status == {"4": "done", "0": "failed"}
     failed = [r for r in rows if r["status"] == "failed"][0]
@@ -47,7 +48,7 @@ def test_sweep_survives_a_failing_member_and_rerun_skips_finished(tmp_path, cach
     assert (tmp_path / "sw/recon_vs_kl.png").is_file()
     assert (tmp_path / "sw/metrics_vs_latent_dim.png").is_file()
     again = CliRunner().invoke(main, args)
-    rows = list(csv.DictReader(open(tmp_path / "sw/sweep.csv")))
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "sw/sweep.csv").read_text())))
     assert {r["status"] for r in rows} == {"done (skipped)", "failed"}, again.output
 
 
@@ -63,7 +64,7 @@ def test_sweep_scores_udr_across_seeds_with_parallel_jobs(tmp_path, cache_dir):
             "--jobs", "2"]  # fmt: skip
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
-    rows = list(csv.DictReader(open(tmp_path / "sw/sweep.csv")))
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "sw/sweep.csv").read_text())))
     assert len(rows) == 2 and all(0 <= float(r["udr"]) <= 1 for r in rows)
     assert "udr 0." in res.output
     assert {r["status"] for r in rows} == {"done"} and {r["train.seed"] for r in rows} == {"0", "1"}
@@ -186,7 +187,8 @@ def test_a_stop_request_reaches_the_running_member_and_stops_the_sweep(
     with pytest.raises(TrainingStopped, match="1 member.s. stopped, 2 not started"):
         sweep.run_sweep(tmp_path / "r.yaml", ["model.latent_dim=16,32,4"], out, data=tmp_path)
     assert (first / "stopped_by").read_text() == signame
-    statuses = {r["member"]: r["status"] for r in csv.DictReader(open(out / "sweep.csv"))}
+    table = csv.DictReader(io.StringIO((out / "sweep.csv").read_text()))
+    statuses = {r["member"]: r["status"] for r in table}
     assert statuses == {first.name: "stopped", "model.latent_dim-32_train.seed-0": "not started",
                         "model.latent_dim-4_train.seed-0": "not started"}  # fmt: skip
     assert not (out / "model.latent_dim-32_train.seed-0").exists()
