@@ -324,9 +324,14 @@ def _check_out(out: Path, force: bool, resume: bool) -> None:
 
 
 def _plan(settings: RenderSettings, info: dict[str, Any]) -> dict[str, Any]:
-    """What a resumed render must share with the interrupted one (JSON types)."""
-    return {"soundfont_sha256": info["sha256"],
-            "settings": json.loads(json.dumps(asdict(settings)))}  # fmt: skip
+    """What a resumed render must share with the interrupted one (JSON types): the SoundFont,
+    the settings and the renderer's versions (FluidSynth, soxr, ...: other versions could give
+    other bytes)."""
+    from audiovae.data.soundfont_fluid import fluidsynth_versions
+
+    renderer = {**fluidsynth_versions(), **_versions()}
+    return json.loads(json.dumps({"soundfont_sha256": info["sha256"],
+                                  "settings": asdict(settings), "renderer": renderer}))  # fmt: skip
 
 
 def _read_progress(path: Path, plan: dict[str, Any]) -> dict[str, tuple[str | None, str, bool]]:
@@ -336,13 +341,15 @@ def _read_progress(path: Path, plan: dict[str, Any]) -> dict[str, tuple[str | No
         logged = json.loads(lines[0])["plan"] if lines else None
     except (ValueError, KeyError, TypeError):
         logged = None
-    if logged is None:
+    if not isinstance(logged, dict):
         raise DataError(f"{path}: no render plan on its first line; render again with --force")
     if logged != plan:
         keys = [k for k in plan["settings"] if logged.get("settings", {}).get(k) !=
                 plan["settings"][k]]  # fmt: skip
         if logged.get("soundfont_sha256") != plan["soundfont_sha256"]:
             keys.insert(0, "the SoundFont file")
+        if logged.get("renderer") != plan["renderer"]:
+            keys.append(f"the renderer's versions ({logged.get('renderer')} then)")
         raise DataError(
             f"{path}: --resume with other settings than the interrupted render ("
             + ", ".join(keys or ["plan"])

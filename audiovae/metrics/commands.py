@@ -102,9 +102,12 @@ def evaluate(model, data, out, checkpoint, iwae_clips, iwae_k, audio_clips, seed
 def compare(results, out) -> None:
     """Mean ± sd over seeds of `audiovae evaluate` RESULTS, one row per model (files named
     NAME-SEED.eval.json, or RUN/evaluate-*.json in run folders NAME-SEED) as a Markdown table."""
-    from audiovae.metrics.summary import markdown_table, read_results, summarise
+    from audiovae.metrics.summary import group_files, markdown_table, read_results, summarise
 
-    rows = summarise(read_results(results))
+    groups = read_results(results)
+    for name, paths in group_files(results).items():
+        click.echo(f"{name}: {', '.join(str(p) for p in paths)}", err=True)
+    rows = summarise(groups)
     click.echo(markdown_table(rows))
     if out is not None:
         out.write_text(json.dumps(rows, indent=1))

@@ -86,8 +86,9 @@ def nearest_instrument(refs: NoteReferences, features: np.ndarray, pitch: np.nda
                        ) -> InstrumentMatch:  # fmt: skip
     """Match raw pooled features [n, f] of outputs meant to play `pitch` [n] (at `velocity`)
     against the references; `a_instrument` [n] is whose instrument each output should be."""
-    queries = (np.asarray(features, dtype=np.float64) - refs.mean) / refs.scale
-    n = len(queries)
+    n = len(features)
+    queries = np.asarray(features, dtype=np.float64)
+    queries = (queries.reshape(n, len(refs.mean)) - refs.mean) / refs.scale if n else queries
     heard = np.full(n, None, dtype=object)
     choices = np.zeros(n, dtype=np.int64)
     a_present = np.zeros(n, dtype=bool)

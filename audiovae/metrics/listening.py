@@ -179,7 +179,7 @@ def resynth_features(vae, load: Callable[[int], torch.Tensor], rows: np.ndarray,
         with torch.no_grad():
             out = torch.nan_to_num(torch.as_tensor(render(vae, x, x)).float())
             feats.append(pooled_logmel(vae.frontend(out.to(vae.device)).cpu()))
-    return np.concatenate(feats) if feats else np.zeros((0, 0))
+    return np.concatenate(feats) if feats else np.zeros((0, 2 * vae.frontend.n_mels))
 
 
 def _first_label(labels: dict[str, list], names: tuple[str, ...]) -> str | None:
@@ -296,14 +296,17 @@ def listening_test(
                         keep=examples, desc="listen: swaps", **common)  # fmt: skip
     ceiling = score_swaps(vae, resynth_b(n_iter, seed), load, a_rows, b_rows, pitch, family,
                           classifier, desc="listen: ceiling", **common)  # fmt: skip
+    # candidates: every held-out note at B's pitch, at any velocity (which block carries
+    # velocity is not set by the swap, so the output's loudness is A's or B's or neither)
+    heard = nearest_instrument(references, model.features, pitch[b_rows], instrument[a_rows])
+    # the instrument ceiling: A's own real note at B's pitch (at B's velocity when A has it)
+    # through the stage, matched the same way
     vel_b = None if velocity is None else velocity[b_rows]
-    heard = nearest_instrument(references, model.features, pitch[b_rows], instrument[a_rows], vel_b)
-    # the instrument ceiling: A's own real note at B's pitch through the stage, matched the same way
     a_at_b = reference_rows(test, references, instrument[a_rows], pitch[b_rows], vel_b)
     has = a_at_b >= 0
     heard_ceiling = nearest_instrument(
         references, resynth_features(vae, load, a_at_b[has], n_iter, seed), pitch[b_rows][has],
-        instrument[a_rows][has], None if vel_b is None else vel_b[has])  # fmt: skip
+        instrument[a_rows][has])  # fmt: skip
     start, stop = sustained_window(vae.clip_samples, vae.sample_rate)
     result.update(
         {

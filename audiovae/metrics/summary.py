@@ -2,9 +2,11 @@
 
 Result files are grouped by name: `runs/beta_vae-0.eval.json`, `runs/beta_vae-1.eval.json` and
 `runs/beta_vae-2/evaluate-notes.json` (the run folder `beta_vae-2`) all belong to `beta_vae`, the
-name with a trailing `-<seed>` or `_s<seed>` removed. Each column is the mean over a group's
-files and the sample standard deviation (n - 1); a column a file lacks (no listening test, no
-pitch factor) is left out of that group's mean and reported as missing when no file has it.
+name with a trailing `-<seed>`, `_s<seed>` or `_train.seed-<seed>` (a sweep member's folder, whose
+result is `evaluate.json`) removed. Each column is the mean over a group's files and the sample
+standard deviation (n - 1); a column a file lacks (no listening test, no pitch factor) is left
+out of that group's mean, the cell then says over how many files (`n=2`), and it is reported as
+missing when no file has it.
 """
 
 from __future__ import annotations
@@ -42,14 +44,15 @@ COLUMNS = [
     Column("mse", "log-mel MSE", "{:.3f}"),
 ]
 
-_SEED = re.compile(r"(?:-|_s)(\d+)$")
+_SEED = re.compile(r"(?:-|_s|_train\.seed-)(\d+)$")
 
 
 def group_name(path: str | Path) -> str:
     """The model a result file belongs to: its name (or, for `evaluate-*.json` inside a run
     folder, the folder's) without `.eval.json` / `.json` and without a trailing seed."""
     path = Path(path)
-    stem = path.parent.name if path.name.startswith("evaluate-") else path.name
+    inside_run = path.name == "evaluate.json" or path.name.startswith("evaluate-")
+    stem = path.resolve().parent.name if inside_run else path.name
     for suffix in (".json", ".eval"):
         stem = stem.removesuffix(suffix)
     return _SEED.sub("", stem) or stem
@@ -113,6 +116,14 @@ def mean_sd(values: Sequence[float | None]) -> tuple[float | None, float | None,
     return statistics.fmean(present), sd, len(present)
 
 
+def group_files(paths: Sequence[str | Path]) -> dict[str, list[Path]]:
+    """The files of each group, in the order first seen (what `compare` prints to stderr)."""
+    groups: dict[str, list[Path]] = {}
+    for path in paths:
+        groups.setdefault(group_name(path), []).append(Path(path))
+    return groups
+
+
 def read_results(paths: Sequence[str | Path]) -> dict[str, list[dict]]:
     """Load evaluate results and group them by model name, in the order first seen."""
     groups: dict[str, list[dict]] = {}
@@ -141,11 +152,12 @@ def summarise(groups: dict[str, list[dict]]) -> list[dict[str, Any]]:
     return rows
 
 
-def _cell(stat: tuple[float | None, float | None, int], fmt: str) -> str:
-    mean, sd, _ = stat
+def _cell(stat: tuple[float | None, float | None, int], fmt: str, runs: int = 0) -> str:
+    mean, sd, n = stat
     if mean is None:
         return "–"
-    return fmt.format(mean) if sd is None else f"{fmt.format(mean)} ± {fmt.format(sd)}"
+    text = fmt.format(mean) if sd is None else f"{fmt.format(mean)} ± {fmt.format(sd)}"
+    return f"{text} (n={n})" if n < runs else text
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
@@ -165,7 +177,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     lines = ["| model | runs | " + " | ".join(header(c) for c in COLUMNS) + " |"]
     lines.append("|---" * (len(COLUMNS) + 2) + "|")
     for row in rows:
-        cells = [_cell(row[c.key], c.fmt) for c in COLUMNS]
+        cells = [_cell(row[c.key], c.fmt, row["runs"]) for c in COLUMNS]
         lines.append(f"| {row['model']} | {row['runs']} | " + " | ".join(cells) + " |")
     keys = ("within", "cents", "kept", "instrument_kept")
     ceiling = {k: mean_sd([r[f"ceiling_{k}"][0] for r in rows]) for k in keys}

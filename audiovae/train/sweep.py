@@ -62,28 +62,36 @@ class MemberProcesses:
     def __init__(self) -> None:
         self.lock = threading.RLock()  # re-entered by a signal handler on the main thread
         self.running: set[subprocess.Popen] = set()
-        self.stop = threading.Event()
+        self.stopping = False  # a plain flag: setting it takes no lock a handler could re-enter
         self.signal = signal.SIGTERM
 
     def request_stop(self, signum: int = signal.SIGTERM) -> None:
-        """Stop: pass `signum` on to the running members (they checkpoint and exit 75)."""
+        """Stop: pass `signum` on to the running members (they checkpoint and exit 75). A
+        repeated request changes nothing (the members ignore repeats too)."""
+        if self.stopping:
+            return
+        self.signal, self.stopping = signum, True
         with self.lock:
-            self.signal = signum
-            self.stop.set()
-            for proc in self.running:
+            for proc in list(self.running):
                 if proc.poll() is None:
                     proc.send_signal(signum)
 
     def run(self, cmd: list[str], env: dict[str, str]) -> subprocess.CompletedProcess | None:
         """Run one member's command to its end (None if the sweep is stopping already)."""
         with self.lock:
-            if self.stop.is_set():
+            if self.stopping:
                 return None
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     text=True, env=env)  # fmt: skip
             self.running.add(proc)
+        if self.stopping:  # the request came while Popen ran (its handler found no process)
+            proc.send_signal(self.signal)
         try:
             out, err = proc.communicate()
+        except BaseException:  # Ctrl-C or an error here: no member left running without us
+            proc.kill()
+            proc.wait()
+            raise
         finally:
             with self.lock:
                 self.running.discard(proc)
@@ -98,14 +106,14 @@ def stops_forwarded(members: MemberProcesses) -> Iterator[None]:
         yield
         return
     wanted = [s for s in (signal.SIGTERM, getattr(signal, "SIGUSR1", None)) if s is not None]
-    before = {s: signal.getsignal(s) for s in wanted}
+    before = {s: signal.getsignal(s) for s in wanted}  # None: set outside Python -> default
     for s in wanted:
         signal.signal(s, lambda signum, frame: members.request_stop(signum))
     try:
         yield
     finally:
         for s, handler in before.items():
-            signal.signal(s, handler)
+            signal.signal(s, signal.SIG_DFL if handler is None else handler)
 
 
 def member_command(recipe: Path, folder: Path, sets: list[str]) -> list[str]:
@@ -125,7 +133,7 @@ def _train_member(recipe: Path, folder: Path, sets: list[str], threads: int,
     done = (members or MemberProcesses()).run(member_command(recipe, folder, sets), env)
     if done is None:
         return {"status": "not started"}
-    killed_while_stopping = done.returncode < 0 and members is not None and members.stop.is_set()
+    killed_while_stopping = done.returncode < 0 and members is not None and members.stopping
     if done.returncode == TrainingStopped.EXIT_STOPPED or killed_while_stopping:
         return {"status": "stopped", "error": "stopped by a signal; rerun the sweep to resume"}
     if done.returncode != 0:
@@ -165,7 +173,7 @@ def run_sweep(
         report = folder / "evaluate.json"
         if report.is_file():
             return {**row, "status": "done (skipped)", **_summary(json.loads(report.read_text()))}
-        if running.stop.is_set():
+        if running.stopping:
             return {**row, "status": "not started"}
         member_sets = [*sets, *(f"{k}={v}" for k, v in assignment.items())]
         trained = _train_member(Path(recipe), folder, member_sets, threads, running)
@@ -179,15 +187,15 @@ def run_sweep(
         report.write_text(json.dumps(result, indent=1))
         return {**row, "status": "done", **_summary(result)}
 
-    with stops_forwarded(running):
+    with stops_forwarded(running):  # until the table is written: a stop then waits for it
         if jobs > 1:
             with ThreadPoolExecutor(max_workers=jobs) as pool:
                 rows = list(pool.map(one, members))
         else:
             rows = [one(m) for m in members]
-    _add_udr(out, rows)
-    rows.sort(key=lambda r: (r.get(metric) is None, -(r.get(metric) or 0.0)))
-    _write(out, rows)
+        _add_udr(out, rows)
+        rows.sort(key=lambda r: (r.get(metric) is None, -(r.get(metric) or 0.0)))
+        _write(out, rows)
     stopped = sum(r["status"] == "stopped" for r in rows)
     waiting = sum(r["status"] == "not started" for r in rows)
     if stopped or waiting:

@@ -361,12 +361,10 @@ def test_recipe_trains_on_a_render(rendered, tmp_path):
     assert summary["steps"] == 2 and np.isfinite(summary["valid"]["loss"])
 
 
-def test_subspaces_recipe_is_the_soundfont_data_with_the_subspace_model(rendered, tmp_path):
+def test_subspaces_recipe_is_the_soundfont_data_with_the_subspace_model():
     """recipes/subspaces_soundfont.yaml = soundfont.yaml's data and features + subspaces.yaml's
-    pairs, model, objective and budget (so neither drifts from the README's measurements), and
-    it trains on a render."""
+    pairs, model, objective and budget (so neither drifts from the README's measurements)."""
     from audiovae.recipe import load_recipe
-    from audiovae.train.trainer import train
 
     recipes = Path(__file__).resolve().parents[2] / "recipes"
     combined = load_recipe(recipes / "subspaces_soundfont.yaml").to_dict()
@@ -376,6 +374,13 @@ def test_subspaces_recipe_is_the_soundfont_data_with_the_subspace_model(rendered
     assert combined["features"] == sf["features"]
     for section in ("model", "objective", "train"):
         assert combined[section] == sub[section], section
+
+
+def test_subspaces_recipe_trains_on_a_render(rendered, tmp_path):
+    from audiovae.recipe import load_recipe
+    from audiovae.train.trainer import train
+
+    recipes = Path(__file__).resolve().parents[2] / "recipes"
     out, _ = rendered
     sets = [f"data.train={out}", "data.clip_seconds=0.496", f"features.cache_dir={tmp_path}",
             "model.channels=[8, 16]", "model.subspaces={pitch: 2, timbre: 2}",
@@ -443,6 +448,16 @@ def test_resume_refuses_other_settings_and_a_folder_with_no_render(sf2, tmp_path
     other = RenderSettings(pitches=(48, 60), velocities=(50, 127), seconds=1.0, release=0.25)
     with pytest.raises(DataError, match=r"--resume with other settings .*\(pitches differ\)"):
         render_soundfont(sf2, out, other, resume=True, progress=False)
+    log = out / soundfont.PROGRESS
+    plan_line, *rest = log.read_text().splitlines(keepends=True)
+    plan = json.loads(plan_line)
+    plan["plan"]["renderer"]["soxr"] = "0.0.1"
+    log.write_text(json.dumps(plan) + "\n" + "".join(rest))
+    with pytest.raises(DataError, match="the renderer's versions"):
+        render_soundfont(sf2, out, SMALL, resume=True, progress=False)
+    log.write_text('{"plan": "x"}\n')
+    with pytest.raises(DataError, match="no render plan on its first line"):
+        render_soundfont(sf2, out, SMALL, resume=True, progress=False)
     with pytest.raises(DataError, match="pass one"):
         render_soundfont(sf2, out, SMALL, resume=True, force=True, progress=False)
     with pytest.raises(DataError, match="no interrupted render"):

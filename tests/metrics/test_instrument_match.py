@@ -73,6 +73,13 @@ def test_summary_counts_only_scorable_pairs():
     assert match.summary(a, None)["instrument_took_b"] is None
     empty = nearest_instrument(refs, queries[3:4], pitch[3:4], a[3:4])
     assert empty.summary(a[3:4], b[3:4])["instrument_kept"] is None
+    none = nearest_instrument(refs, np.zeros((0, 0)), pitch[:0], a[:0])  # no pair to score
+    assert none.summary(a[:0], None) == {
+        "instrument_pairs": 0,
+        "instrument_kept": None,
+        "instrument_took_b": None,
+        "instrument_chance": None,
+    }
 
 
 def test_reference_rows_find_a_at_b_pitch():

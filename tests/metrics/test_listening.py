@@ -139,12 +139,20 @@ def test_evaluate_json_has_the_listening_section(trained_run, cache_dir, tmp_pat
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
     section = json.loads(out.read_text())["listening"]
-    assert section["pairs"] == 6 and len(section["per_pair"]) == 6
     families = ("guitar", "mallet", "organ", "reed")
+    assert section["pairs"] == 6 and len(section["per_pair"]) == 6
     assert sorted(section["split"]["held_out"]) == [f"{f}_synthetic_001" for f in families]
     for row in (section["swap"], section["ceiling"]):
         assert 0 <= row["within_50_cents"] <= 1 and row["notes"] == 6
     assert section["ceiling"]["within_50_cents"] >= 5 / 6  # resynthesis keeps the pitch
+    # every held-out instrument plays every pitch: all 6 pairs are scored among 4 instruments
+    swap, ceiling = section["swap"], section["ceiling"]
+    assert swap["instrument_pairs"] == ceiling["instrument_pairs"] == 6
+    assert swap["instrument_chance"] == ceiling["instrument_chance"] == 1 / 4
+    assert 0 <= swap["instrument_kept"] + swap["instrument_took_b"] <= 1
+    assert ceiling["instrument_kept"] >= 5 / 6  # A's own note through the stage is heard as A
+    assert all(p["instrument_heard"] in {f"{f}_synthetic_001" for f in families}
+               for p in section["per_pair"])  # fmt: skip
     assert 0 <= section["family_classifier"]["heldout_accuracy"] <= 1
     leak = section["leakage"]
     assert leak["pitch_from_timbre"]["dims"] + leak["family_from_pitch"]["dims"] == 16

@@ -65,6 +65,7 @@ def fake_result(within: float, kept: float, leak: float, mig_pitch: float, mse: 
         ("runs/sub-spaces.eval.json", "sub-spaces"),
         ("runs/beta_vae-2/evaluate-notes.json", "beta_vae"),
         ("out/model.json", "model"),
+        ("sw/objective.beta-4_train.seed-1/evaluate.json", "objective.beta-4"),
     ],
 )
 def test_group_name_strips_the_seed(path, group):
@@ -118,7 +119,8 @@ def test_summary_rows_and_table(tmp_path):
     assert "instrument kept (chance 12%)" in lines[0]
     # instrument kept: 45% and 47% -> 46% ± 1.41
     assert lines[2].startswith("| sub | 2 | 99% ± 1% | 10 ± 0 | 92% ± 3% | 46% ± 1% | 6% ± 1% |")
-    assert lines[3].startswith("| vae | 2 | 31% | 10 | 27% | 14% | 63% |")
+    assert lines[3].startswith("| vae | 2 | 31% (n=1) | 10 (n=1) | 27% (n=1) | 14% (n=1) |")
+    assert "| 0.540 ± 0.014 |" in lines[3]  # MSE from both files
     assert lines[-1].startswith(
         "| ceiling: B resynthesised, no model | | 100% ± 0% | 0 ± 0 | 80% ± 0% | 96% ± 0% |"
     )
@@ -131,6 +133,7 @@ def test_compare_command(tmp_path):
     res = CliRunner().invoke(main, ["compare", *map(str, paths), "-o", str(out)])
     assert res.exit_code == 0, res.output
     assert "| m | 3 | 60% ± 10% |" in res.output
+    assert f"m: {paths[0]}, {paths[1]}, {paths[2]}" in res.output  # the grouping, on stderr
     within = json.loads(out.read_text())[0]["within"]
     assert within[:2] == [pytest.approx(60.0), pytest.approx(10.0)]
 

@@ -206,3 +206,61 @@ def test_a_member_exiting_75_is_stopped_not_failed_and_the_rest_go_on(tmp_path, 
         statuses = {r["member"]: r["status"] for r in csv.DictReader(fh)}
     assert statuses == {"model.latent_dim-8_train.seed-0": "stopped",
                         "model.latent_dim-4_train.seed-0": "done"}  # fmt: skip
+
+
+def test_a_stop_with_parallel_members_reaches_each_of_them(tmp_path, monkeypatch):
+    import os
+    import signal
+    import threading
+    import time
+
+    from audiovae.errors import TrainingStopped
+
+    sweep = _fake_members(monkeypatch)
+    out = tmp_path / "s"
+    firsts = [out / f"model.latent_dim-{d}_train.seed-0" for d in (16, 32)]
+
+    def send_when_both_started() -> None:
+        deadline = time.monotonic() + 30
+        while not all((f / "started").exists() for f in firsts) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=send_when_both_started, daemon=True).start()
+    with pytest.raises(TrainingStopped, match="2 member.s. stopped, 1 not started"):
+        sweep.run_sweep(tmp_path / "r.yaml", ["model.latent_dim=16,32,64"], out, data=tmp_path,
+                        jobs=2)  # fmt: skip
+    assert all((f / "stopped_by").read_text() == "SIGTERM" for f in firsts)
+
+
+def test_a_stop_while_a_member_is_starting_still_reaches_it(tmp_path, monkeypatch):
+    """The signal lands while Popen runs (the handler finds no process to pass it to): the
+    member is signalled as soon as it is registered, instead of training to its end."""
+    import signal
+    import subprocess
+    import time
+
+    from audiovae.errors import TrainingStopped
+
+    sweep = _fake_members(monkeypatch)
+    made = []
+
+    class Recorded(sweep.MemberProcesses):
+        def __init__(self) -> None:
+            super().__init__()
+            made.append(self)
+
+    real_popen = subprocess.Popen
+
+    def popen_then_signal(*args, **kwargs):
+        proc = real_popen(*args, **kwargs)
+        made[0].request_stop(signal.SIGTERM)  # as the handler would, before `running` has it
+        return proc
+
+    monkeypatch.setattr(sweep, "MemberProcesses", Recorded)
+    monkeypatch.setattr(sweep.subprocess, "Popen", popen_then_signal)
+    started = time.monotonic()
+    with pytest.raises(TrainingStopped, match="1 member.s. stopped, 1 not started"):
+        sweep.run_sweep(tmp_path / "r.yaml", ["model.latent_dim=16,32"], tmp_path / "s",
+                        data=tmp_path)  # fmt: skip
+    assert time.monotonic() - started < 30  # the fake member sleeps 60 s unless signalled
