@@ -145,7 +145,8 @@ def summarise(groups: dict[str, list[dict]]) -> list[dict[str, Any]]:
     rows = []
     for name, results in groups.items():
         values = [result_values(r) for r in results]
-        row: dict[str, Any] = {"model": name, "runs": len(results)}
+        data = sorted({str(r.get("data")) for r in results})
+        row: dict[str, Any] = {"model": name, "runs": len(results), "data": ", ".join(data)}
         for key in values[0]:
             row[key] = mean_sd([v[key] for v in values])
         rows.append(row)
@@ -161,14 +162,16 @@ def _cell(stat: tuple[float | None, float | None, int], fmt: str, runs: int = 0)
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
-    """The rows as a Markdown table, chance levels in the leakage headers and a ceiling row
-    (the listening test's "B resynthesised, no model": the same for every run scored on the
-    same data, so its mean over the groups)."""
+    """The rows as a Markdown table, chance levels in the headers and a ceiling row (the
+    listening test's "B resynthesised, no model": the same for every run scored on the same
+    data, so its mean over those groups). Rows scored on different data get one ceiling row
+    per data set, and no chance in the headers (chance depends on the data)."""
+    datasets = list(dict.fromkeys(r.get("data", "") for r in rows))
 
     def header(column: Column) -> str:
         chance = {"pitch_from_timbre": "chance_pitch", "family_from_pitch": "chance_family",
                   "instrument_kept": "chance_instrument"}  # fmt: skip
-        if column.key in chance:
+        if column.key in chance and len(datasets) == 1:
             stat = mean_sd([r[chance[column.key]][0] for r in rows])
             if stat[0] is not None:
                 return f"{column.header} (chance {stat[0]:.0f}%)"
@@ -180,8 +183,11 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
         cells = [_cell(row[c.key], c.fmt, row["runs"]) for c in COLUMNS]
         lines.append(f"| {row['model']} | {row['runs']} | " + " | ".join(cells) + " |")
     keys = ("within", "cents", "kept", "instrument_kept")
-    ceiling = {k: mean_sd([r[f"ceiling_{k}"][0] for r in rows]) for k in keys}
-    if ceiling["within"][0] is not None:
+    for data in datasets:
+        same = [r for r in rows if r.get("data", "") == data]
+        ceiling = {k: mean_sd([r[f"ceiling_{k}"][0] for r in same]) for k in keys}
+        if ceiling["within"][0] is None:
+            continue
         cells = [
             _cell(ceiling["within"], "{:.0f}%"),
             _cell(ceiling["cents"], "{:.0f}"),
@@ -189,5 +195,6 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
             _cell(ceiling["instrument_kept"], "{:.0f}%"),
         ]
         cells += [""] * (len(COLUMNS) - 4)
-        lines.append("| ceiling: B resynthesised, no model | | " + " | ".join(cells) + " |")
+        where = f" on {Path(data).name}" if len(datasets) > 1 else ""
+        lines.append(f"| ceiling{where}: B resynthesised, no model | | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -126,6 +126,17 @@ def test_summary_rows_and_table(tmp_path):
     )
 
 
+def test_rows_on_different_data_get_their_own_ceilings(tmp_path):
+    a, b = fake_result(0.9, 0.9, 0.05, 0.01, 0.6), fake_result(0.5, 0.3, 0.3, 0.01, 0.9)
+    a["data"], b["data"] = "/x/notes", "/y/timgm"
+    b["listening"]["ceiling"]["within_50_cents"] = 0.62
+    paths = [write(tmp_path, "sub-0.eval.json", a), write(tmp_path, "sf_sub-0.eval.json", b)]
+    lines = markdown_table(summarise(read_results(paths))).splitlines()
+    assert "(chance" not in lines[0]  # chance differs between data sets
+    assert lines[-2].startswith("| ceiling on notes: B resynthesised, no model | | 100% |")
+    assert lines[-1].startswith("| ceiling on timgm: B resynthesised, no model | | 62% |")
+
+
 def test_compare_command(tmp_path):
     paths = [write(tmp_path, f"m-{s}.eval.json", fake_result(0.5 + s / 10, 0.5, 0.1, 0.1, 0.5))
              for s in range(3)]  # fmt: skip
