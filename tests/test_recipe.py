@@ -137,3 +137,22 @@ def test_the_training_package_re_exports_the_schema():
 
     for name in old_home.__all__:
         assert getattr(old_home, name) is getattr(neutral, name), name
+
+
+def test_one_factor_ada_recipe_pairs_change_exactly_one_factor(tmp_path):
+    """recipes/ada_gvae_one_factor.yaml: four kinds, each sharing all factors but one (a
+    different one each), and it trains on the synthetic notes (whose labels include vibrato)."""
+    from audiovae.train.trainer import train
+
+    recipe = load_recipe(RECIPES / "ada_gvae_one_factor.yaml")
+    pairs = recipe.to_dict()["data"]["pairs"]
+    factors = pairs["factors"]
+    assert factors == ["instrument", "pitch", "velocity", "vibrato"]
+    differs = [set(factors) - set(kind["share"]) for kind in pairs["kinds"]]
+    assert sorted(map(sorted, differs)) == [[f] for f in sorted(factors)]
+    sets = ["data.synthetic.pitches=[48, 50]", "data.synthetic.families=[guitar, reed]",
+            "data.synthetic.velocities=[50, 100]", "model.channels=[8, 16]", "model.latent_dim=4",
+            "train.max_steps=2", "train.batch_size=8", "train.progress=false",
+            f"features.cache_dir={tmp_path}"]  # fmt: skip
+    summary = train(load_recipe(RECIPES / "ada_gvae_one_factor.yaml", sets), tmp_path / "run")
+    assert summary["steps"] == 2
