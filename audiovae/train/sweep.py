@@ -329,7 +329,8 @@ def _plot(out: Path, rows: list[dict[str, Any]]) -> None:
                 ax.set_xscale("log", base=2)
             ax.set_xlabel(key)
             ax.set_title(metric, fontsize=9)
-        axes[0].legend(fontsize=6)
+        if axes[0].get_legend_handles_labels()[0]:  # no curve to name when no member scored
+            axes[0].legend(fontsize=6)
         fig.suptitle("mean ± sd over seeds (dots: each seed)", fontsize=9)
         fig.savefig(out / f"metrics_vs_{key.split('.')[-1]}.png", dpi=100)
         plt.close(fig)
