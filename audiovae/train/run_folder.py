@@ -51,6 +51,13 @@ class RunFolder:
             refuse_if_in_use(self.path)
         if resume:
             if not (self.path / LAST).is_file() and not (self.path / PREVIOUS).is_file():
+                if recipe_file.is_file():  # started, then killed before its first checkpoint
+                    raise CheckpointError(
+                        f"--resume: {self.path} holds a run that stopped before its first "
+                        f"checkpoint (every {recipe.train.checkpoint_every} steps), so there is "
+                        f"no checkpoint at {self.path / LAST} to resume from; remove the folder "
+                        "or choose another --out to start over"
+                    )
                 raise CheckpointError(f"--resume: no checkpoint at {self.path / LAST}")
             stored = yaml.safe_load(recipe_file.read_text()) if recipe_file.is_file() else {}
             self.check_same_recipe(stored, recipe)

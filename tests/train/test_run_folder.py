@@ -20,6 +20,10 @@ def test_a_new_run_into_a_used_folder_and_a_resume_from_nothing_are_refused(tmp_
     (tmp_path / "used" / "recipe.yaml").write_text("{}")
     with pytest.raises(AudioVAEError, match="already holds a run"):
         RunFolder(tmp_path / "used").check_before_start(recipe, resume=False)
+    # killed (SIGKILL) before its first checkpoint: say so, and how to start over
+    with pytest.raises(CheckpointError, match=r"stopped before its first checkpoint \(every "
+                       r"500 steps\).*remove the folder or choose another --out"):  # fmt: skip
+        RunFolder(tmp_path / "used").check_before_start(recipe, resume=True)
 
 
 def test_a_resume_may_change_the_budget_but_nothing_else(tmp_path):
