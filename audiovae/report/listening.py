@@ -157,10 +157,12 @@ def listening_html(views: list[ListeningView], sample_rate: int) -> str:
     intro = (
         "<p>Pairs (A, B) of notes from different held-out instruments at different pitches: A is "
         "decoded with B&rsquo;s pitch dimensions and played through the Griffin-Lim stage. pYIN "
-        "reads the note each output plays (a hit within &plusmn;50 cents of B&rsquo;s pitch), and "
-        "a classifier of instrument family, trained on real notes only, says whose timbre it "
-        "carries. The ceiling row plays B through the same stage with no model: the best a swap "
-        "can score here.</p>"
+        "reads the note each output plays (a hit within &plusmn;50 cents of B&rsquo;s pitch); "
+        "a classifier of instrument family, trained on real notes only, says whose family it "
+        "carries, and the nearest real note at B&rsquo;s pitch among the held-out instruments "
+        "whose instrument. The ceiling row plays B through the same stage with no model (for "
+        "the instrument columns: A&rsquo;s own note at B&rsquo;s pitch): the best a swap can "
+        "score here.</p>"
     )
     parts = [head, intro]
     for view in views:
